@@ -1,0 +1,15 @@
+"""llm-audit-sidecar: traces, metrics and a redacted audit trail for model API calls.
+
+    import sidecar
+    sidecar.instrument()
+"""
+
+from sidecar._config import ConfigError, Settings
+from sidecar._context import user_context
+from sidecar.instrument import flush, instrument, uninstrument
+from sidecar.record import AuditRecord
+
+__version__ = "0.1.0"
+
+__all__ = ["AuditRecord", "ConfigError", "Settings", "__version__", "flush", "instrument", "uninstrument",
+           "user_context"]

@@ -1,0 +1,129 @@
+"""Settings: ``SIDECAR_*`` environment variables, the same names as ``instrument()`` options.
+
+Read once at the edge (``instrument()``, the CLI) and passed down as a frozen object.
+A bad value raises :class:`ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_RETENTION_DAYS = 90
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the environment variable."""
+
+
+def _default_spool_dir() -> pathlib.Path:
+    return pathlib.Path(tempfile.gettempdir()) / "llm-audit-spool"
+
+
+class Settings(BaseSettings):
+    """Every setting has a safe default. ``sidecar --help`` prints this list."""
+
+    model_config = SettingsConfigDict(env_prefix="SIDECAR_", frozen=True, extra="forbid")
+
+    service_name: str = Field(
+        default_factory=lambda: os.environ.get("OTEL_SERVICE_NAME", "unknown_service"),
+        description="Service name stamped on every record (falls back to OTEL_SERVICE_NAME).",
+    )
+    spool_dir: pathlib.Path = Field(default_factory=_default_spool_dir,
+                                    description="Where the app writes records and the sidecar reads them.")
+    spool_fsync: Literal["always", "interval", "never"] = Field(
+        default="interval", description="always: a call returns only after its record is on disk; "
+        "interval: fsync every spool_fsync_interval seconds; never: leave it to the OS.")
+    spool_fsync_interval: float = Field(default=0.5, gt=0, description="Seconds between fsyncs in interval mode.")
+    spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096, description="Rotate a segment at this size.")
+    spool_segment_seconds: float = Field(default=30.0, gt=0, description="Rotate a non-empty segment at this age.")
+    spool_queue_size: int = Field(default=10_000, ge=1, description="Records waiting for the writer before drops.")
+    spool_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=0,
+                                 description="Stop writing (and count drops) when the spool holds this much; 0 = no cap.")
+    capture_content: bool = Field(default=True, description="Store redacted request/response content.")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0,
+                                description="Bytes of each body kept for parsing and content (the seed's 10 MB cap).")
+    max_content_chars: int = Field(default=64 * 1024, ge=0, description="Characters of content kept in a record.")
+    hmac_key: str | None = Field(default=None, description="Key for pseudonyms and fingerprints; "
+                                 "generated and stored under spool_dir when unset.")
+    hmac_key_file: pathlib.Path | None = Field(default=None, description="Where a generated key is kept.")
+    model_hosts: str = Field(default="", description="Extra model hosts: comma list of host[:port][=provider].")
+    exclude_hosts: str = Field(default="", description="Hosts never recorded: comma list of host[:port].")
+    user_header: str | None = Field(default=None, description="Request header that carries the caller's user id.")
+    redact_rules: str | None = Field(default=None, description="Extra redaction rules as a JSON list.")
+    redact_allow: str = Field(default="", description="Comma list of values never masked.")
+    redact_ip: bool = Field(default=False, description="Also mask IP addresses.")
+    max_model_labels: int = Field(default=50, ge=1, description="Distinct model names kept as metric labels.")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535,
+                                     description="Serve the app's Prometheus metrics on this port.")
+    # Sidecar process
+    elasticsearch_url: str | None = Field(default=None, description="Ship to Elasticsearch; unset = embedded store.")
+    elasticsearch_api_key: str | None = Field(default=None, description="Elasticsearch API key (id:key base64).")
+    elasticsearch_username: str | None = Field(default=None, description="Basic auth user.")
+    elasticsearch_password: str | None = Field(default=None, description="Basic auth password.")
+    elasticsearch_ca_file: pathlib.Path | None = Field(default=None, description="CA bundle for Elasticsearch TLS.")
+    store_path: pathlib.Path | None = Field(default=None,
+                                            description="Embedded store file (default: audit.db in state_dir).")
+    state_dir: pathlib.Path | None = Field(default=None,
+                                           description="Sidecar checkpoints and dead letters (default: spool_dir/.sidecar).")
+    index_prefix: str = Field(default="llm-audit", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$",
+                              description="Prefix of the daily indices.")
+    retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, description="Days records are kept (at least 90).")
+    allow_short_retention: bool = Field(default=False,
+                                        description="Explicit override to keep records fewer than 90 days.")
+    batch_size: int = Field(default=2000, ge=1, description="Records per batch to the sink.")
+    poll_seconds: float = Field(default=1.0, gt=0, description="How often `sidecar run` looks for new records.")
+    listen: str = Field(default="0.0.0.0:9464", description="Where `sidecar run` serves /metrics and /healthz.")
+
+    @field_validator("user_header")
+    @classmethod
+    def _lower(cls, v: str | None) -> str | None:
+        return v.lower() if v else v
+
+    @model_validator(mode="after")
+    def _retention_floor(self) -> Settings:
+        if self.retention_days < MIN_RETENTION_DAYS and not self.allow_short_retention:
+            raise ValueError(
+                f"SIDECAR_RETENTION_DAYS={self.retention_days} is below {MIN_RETENTION_DAYS}; "
+                "set SIDECAR_ALLOW_SHORT_RETENTION=true to override"
+            )
+        return self
+
+    @property
+    def sidecar_state_dir(self) -> pathlib.Path:
+        return self.state_dir or (self.spool_dir / ".sidecar")
+
+    @property
+    def embedded_store_path(self) -> pathlib.Path:
+        return self.store_path or (self.sidecar_state_dir / "audit.db")
+
+    @property
+    def key_file(self) -> pathlib.Path:
+        return self.hmac_key_file or (self.spool_dir / ".hmac-key")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Environment first, ``overrides`` (``instrument()`` options) on top."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"SIDECAR_{loc.upper()}" if loc != "settings" else "SIDECAR_* settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def describe_settings() -> str:
+    """One line per variable, for ``--help``."""
+    lines = []
+    for name, info in Settings.model_fields.items():
+        default = info.default if info.default_factory is None else "(computed)"
+        lines.append(f"  SIDECAR_{name.upper():<30} {info.description} [default: {default}]")
+    return "\n".join(lines)

@@ -1,0 +1,319 @@
+"""From raw call facts to one redacted record: decode -> parse -> identify -> redact -> build.
+
+Runs on the spool writer's thread. Each step is a small function; ``RecordBuilder``
+only wires them together with the configuration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import zlib
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from sidecar._config import Settings
+from sidecar.instrument._capture import CallCapture
+from sidecar.providers import StreamSummary, iter_sse_data, parse_error, parse_request, parse_response
+from sidecar.record import AuditRecord
+from sidecar.redact import Redactor
+
+REDACTION_FAILED = "[content withheld: redaction failed]"
+# Text past the content cap that still goes through redaction, so a secret cut by the cap
+# (a PEM block runs to ~3.3 KB) is matched whole before the cut, never left half-visible.
+_REDACT_MARGIN = 8192
+_KEY_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+_KEY_PARAMS = ("key", "api_key", "apikey", "access_token")
+_HOST = socket.gethostname()
+
+
+def iso_utc(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decode_body(data: bytes, encoding: str | None, limit: int) -> tuple[bytes, str | None]:
+    """Undo gzip/deflate (at most ``limit`` bytes out). Returns (bytes, note) where note says what went wrong."""
+    enc = (encoding or "").strip().lower()
+    if not enc or enc == "identity":
+        return data, None
+    if enc in ("gzip", "x-gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if "gzip" in enc else zlib.MAX_WBITS
+        try:
+            d = zlib.decompressobj(wbits)
+            return d.decompress(data, limit), None
+        except zlib.error:
+            if enc == "deflate":  # raw deflate without the zlib header, as some servers send
+                try:
+                    d = zlib.decompressobj(-zlib.MAX_WBITS)
+                    return d.decompress(data, limit), None
+                except zlib.error:
+                    pass
+            return b"", f"undecodable_{enc}"
+    return b"", f"unsupported_encoding_{enc[:20]}"
+
+
+def to_text(data: bytes) -> tuple[str | None, str | None]:
+    """UTF-8 text, or None with a note for binary bodies. Invalid bytes become U+FFFD."""
+    if not data:
+        return "", None
+    sample = data[:1024]
+    if b"\x00" in sample:
+        return None, "binary"
+    text = data.decode("utf-8", errors="replace")
+    if "\ufffd" in text and text.count("\ufffd") > len(text) // 10:
+        return None, "binary"
+    return text, ("invalid_utf8" if "\ufffd" in text else None)
+
+
+def maybe_json(text: str | None) -> Any:
+    if not text:
+        return None
+    s = text.lstrip()[:1]
+    if s not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for k, v in headers:
+        if k == name:
+            return v
+    return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        return max((when - dt.datetime.now(tz=dt.timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def find_credential(cap: CallCapture) -> tuple[str | None, str | None]:
+    """(secret value, where it was sent) — the value is only ever fingerprinted."""
+    for name in _KEY_HEADERS:
+        v = header(cap.request_headers, name)
+        if v:
+            parts = v.split(None, 1)
+            if name == "authorization" and len(parts) == 2:
+                v = parts[1]
+            return v.strip(), "header"
+    query = urlsplit(cap.url).query
+    if query:
+        for k, v in parse_qsl(query, keep_blank_values=False):
+            if k.lower() in _KEY_PARAMS and v:
+                return v, "query"
+    return None, None
+
+
+class RecordBuilder:
+    def __init__(self, settings: Settings, redactor: Redactor, producer_id: str) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.producer_id = producer_id
+        self.redaction_failures = 0
+
+    # -- content -----------------------------------------------------------
+
+    def _redact_content(self, text: str | None, parsed: Any, counts: dict[str, int]) -> tuple[str | None, bool]:
+        """Redacted, capped content; (text, truncated). Fails closed."""
+        if text is None:
+            return None, False
+        limit = self.settings.max_content_chars
+        try:
+            if parsed is not None and len(text) <= limit:
+                value, summary = self.redactor.redact_json(parsed)
+                out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            else:
+                out, summary = self.redactor.redact_text(text[: limit + _REDACT_MARGIN])
+        except Exception:  # noqa: BLE001 - any failure withholds the content
+            self.redaction_failures += 1
+            counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
+            return REDACTION_FAILED, False
+        for k, v in summary.items():
+            counts[k] = counts.get(k, 0) + v
+        truncated = len(out) > limit or len(text) > limit
+        return out[:limit], truncated
+
+    def _redact_short(self, text: str | None, counts: dict[str, int]) -> str | None:
+        if text is None:
+            return None
+        try:
+            out, summary = self.redactor.redact_text(text[:4096])
+        except Exception:  # noqa: BLE001
+            self.redaction_failures += 1
+            return REDACTION_FAILED
+        for k, v in summary.items():
+            counts[k] = counts.get(k, 0) + v
+        return out
+
+    # -- the record ----------------------------------------------------------
+
+    def build(self, cap: CallCapture, seq: int) -> AuditRecord:
+        s = self.settings
+        ep = cap.endpoint
+        counts: dict[str, int] = {}
+        f: dict[str, Any] = {}
+        notes: list[str] = []
+
+        # request
+        req_bytes = cap.request_body
+        if req_bytes is None and cap.request_tee is not None:
+            req_bytes = cap.request_tee.head_bytes()
+            cap.request_size = cap.request_tee.size
+            cap.request_truncated = cap.request_tee.truncated
+        req_text, note = to_text(req_bytes or b"")
+        if note:
+            notes.append("request_" + note)
+        req_json = maybe_json(req_text) if not cap.request_truncated else None
+        f.update(parse_request(ep.api_format, req_json))
+        body_user = f.pop("body_user", None)
+        if ep.path_model and not f.get("request_model"):
+            f["request_model"] = ep.path_model
+        if ep.path_stream:
+            f["request_stream"] = True
+
+        # response
+        resp_text: str | None = None
+        resp_json: Any = None
+        out_text: str | None = None
+        resp_truncated = False
+        content_type = (header(cap.response_headers, "content-type") or "").lower()
+        encoding = None if cap.response_decoded else header(cap.response_headers, "content-encoding")
+        tee = cap.response
+        if tee is not None:
+            raw, note = decode_body(tee.head_bytes(), encoding, s.max_body_bytes)
+            if note:
+                notes.append(note)
+            resp_text, note = to_text(raw)
+            if note:
+                notes.append("response_" + note)
+            resp_truncated = tee.truncated
+            tail_text = None
+            if tee.truncated and not encoding:
+                tail_text, _ = to_text(tee.tail_bytes())
+            is_sse = "text/event-stream" in content_type
+            is_ndjson = "ndjson" in content_type or (ep.api_format == "ollama" and f.get("request_stream"))
+            if resp_text is not None and (is_sse or is_ndjson or (ep.path_stream and resp_text.lstrip()[:1] == "[")):
+                summary = StreamSummary(ep.api_format, s.max_content_chars + _REDACT_MARGIN)
+                texts = [resp_text] + ([tail_text] if tail_text else [])
+                for t in texts:
+                    summary.feed(iter_sse_data(t) if is_sse else (t.splitlines() if is_ndjson else [t]))
+                f.update(summary.fields)
+                out_text = summary.text()
+                resp_truncated = resp_truncated or summary.truncated
+            elif resp_text is not None:
+                resp_json = maybe_json(resp_text) if not tee.truncated else None
+                parsed = parse_response(ep.api_format, resp_json)
+                if cap.status_code is not None and cap.status_code >= 400:
+                    parsed.update(parse_error(ep.api_format, resp_json))
+                f.update(parsed)
+                out_text = resp_text
+        if cap.status_code is not None and cap.status_code >= 400 and "error_message" in f:
+            f["error_message"] = self._redact_short(f["error_message"], counts)
+
+        # identity
+        user = cap.user_id
+        if user is None and s.user_header:
+            user = header(cap.request_headers, s.user_header)
+        user = user or body_user
+        secret, where = find_credential(cap)
+        if secret:
+            f["credential_fingerprint"] = self.redactor.fingerprint(secret)
+            f["credential_location"] = where
+        try:
+            url, summary = self.redactor.redact_url(cap.url)
+            for k, v in summary.items():
+                counts[k] = counts.get(k, 0) + v
+        except Exception:  # noqa: BLE001 - never store an unredacted URL
+            url = f"{urlsplit(cap.url).scheme}://{cap.host}{cap.path}"
+            self.redaction_failures += 1
+
+        # content
+        if s.capture_content:
+            f["request_content"], t1 = self._redact_content(req_text, req_json, counts)
+            f["response_content"], t2 = self._redact_content(out_text, resp_json, counts)
+            if t1 or t2 or cap.request_truncated or resp_truncated:
+                f["content_truncated"] = True
+        elif cap.request_truncated or resp_truncated:
+            f["content_truncated"] = True
+        if user:
+            user = self._redact_short(user, counts)
+
+        # outcome
+        error_type = None
+        if cap.exception is not None:
+            error_type = type(cap.exception).__qualname__
+            mod = type(cap.exception).__module__
+            if mod and mod != "builtins":
+                error_type = f"{mod.split('.')[0]}.{error_type}"
+        elif cap.status_code is not None and cap.status_code >= 400:
+            error_type = str(cap.status_code)
+        elif cap.stream_outcome == "error":
+            error_type = "stream_error"
+        duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
+        ttfc = None
+        if tee is not None and tee.first_at is not None and (cap.streamed or f.get("request_stream")):
+            ttfc = round(tee.first_at - cap.start_perf, 6)
+
+        return AuditRecord.model_construct(
+            event_id=f"{self.producer_id}-{seq}",
+            timestamp=iso_utc(cap.start_ns),
+            event_duration=duration_ns,
+            event_outcome="failure" if error_type else "success",
+            schema_version=1,
+            producer_id=self.producer_id,
+            sequence=seq,
+            service_name=s.service_name,
+            host_name=_HOST,
+            trace_id=_trace_id(cap),
+            span_id=_span_id(cap),
+            user_id=user,
+            provider=ep.provider,
+            api_format=ep.api_format,
+            operation=ep.operation,
+            http_method=cap.method,
+            url_full=url,
+            url_path=cap.path,
+            server_address=cap.host,
+            server_port=cap.port,
+            http_client=cap.client,
+            status_code=cap.status_code,
+            error_type=error_type,
+            retry_after=retry_after_seconds(header(cap.response_headers, "retry-after")),
+            request_bytes=cap.request_size,
+            response_bytes=tee.size if tee is not None else None,
+            response_content_encoding=encoding or None,
+            stream_outcome=cap.stream_outcome if cap.streamed else None,
+            time_to_first_chunk=ttfc,
+            content_note=",".join(notes) or (None if s.capture_content else "capture_off"),
+            redaction_counts=counts or None,
+            redaction_total=sum(counts.values()) or None,
+            **f,
+        )
+
+
+def _trace_id(cap: CallCapture) -> str | None:
+    if cap.span is None:
+        return None
+    ctx = cap.span.get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def _span_id(cap: CallCapture) -> str | None:
+    if cap.span is None:
+        return None
+    ctx = cap.span.get_span_context()
+    return format(ctx.span_id, "016x") if ctx.is_valid else None

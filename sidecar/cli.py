@@ -1,0 +1,187 @@
+"""The ``sidecar`` command. Exit codes: 0 ok, 1 failure found, 2 usage or configuration error."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sidecar._config import ConfigError, Settings, describe_settings, load_settings
+
+log = logging.getLogger("sidecar")
+
+
+def _since(value: str) -> str:
+    """``15m``, ``2h``, ``7d`` or an RFC 3339 time -> RFC 3339 UTC string."""
+    m = re.fullmatch(r"(\d+)([smhd])", value)
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        when = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(**{unit: int(m.group(1))})
+    else:
+        try:
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r}: use 15m, 2h, 7d or an ISO time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sidecar", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Ship, search and check the audit records of model API calls.",
+        epilog="configuration (environment variables):\n" + describe_settings())
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="ship spooled records to Elasticsearch or the embedded store")
+    run.add_argument("--once", action="store_true", help="drain the spool and exit (0 when all is delivered)")
+    q = sub.add_parser("query", help="search the embedded store")
+    q.add_argument("--provider")
+    q.add_argument("--model")
+    q.add_argument("--status", type=int)
+    q.add_argument("--errors", action="store_true", help="only failed calls")
+    q.add_argument("--since", type=_since, help="15m, 2h, 7d or an ISO time")
+    q.add_argument("--until", type=_since)
+    q.add_argument("--user")
+    q.add_argument("--service")
+    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--json", action="store_true", help="one JSON document per line")
+    q.add_argument("--summary", action="store_true", help="counts by provider and status code")
+    return p
+
+
+def _make_sink(settings: Settings) -> Any:
+    if settings.elasticsearch_url:
+        from sidecar.ship._elasticsearch import ElasticsearchSink
+
+        return ElasticsearchSink(
+            settings.elasticsearch_url, index_prefix=settings.index_prefix,
+            api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
+            password=settings.elasticsearch_password,
+            ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
+            deadletter_dir=settings.sidecar_state_dir / "deadletter")
+    from sidecar.ship import SqliteStore
+
+    return SqliteStore(settings.embedded_store_path)
+
+
+class _Health(BaseHTTPRequestHandler):
+    ready: Any = None
+    registry: Any = None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/metrics"):
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            body, ctype, code = generate_latest(self.registry), CONTENT_TYPE_LATEST, 200
+        elif self.path.startswith("/healthz"):
+            ok = bool(self.ready())
+            body, ctype, code = (b"ok\n" if ok else b"not ready\n"), "text/plain", (200 if ok else 503)
+        else:
+            body, ctype, code = b"not found\n", "text/plain", 404
+        self.send_response(code)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def cmd_run(settings: Settings, once: bool) -> int:
+    from sidecar.ship import Shipper
+    from sidecar.spool import SpoolReader
+
+    sink = _make_sink(settings)
+    sink.open()
+    reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
+    shipper = Shipper(reader, sink, batch_size=settings.batch_size)
+    stop = threading.Event()
+    if once:
+        shipper.ship_available(stop)
+        sink.close()
+        s = shipper.stats
+        print(f"shipped to {sink.name}: {s.stored} stored, {s.duplicates} already present, "
+              f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
+        left = reader.pending_bytes()
+        return 0 if not reader.segments() or left == 0 else 1
+    from prometheus_client import REGISTRY
+
+    host, _, port = settings.listen.rpartition(":")
+    _Health.ready = sink.healthy
+    _Health.registry = REGISTRY
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
+    shipper.run(stop, settings.poll_seconds)
+    server.shutdown()
+    sink.close()
+    return 0
+
+
+def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar.ship import QueryFilter, SqliteStore
+
+    if settings.elasticsearch_url:
+        print("sidecar query searches the embedded store; with Elasticsearch use Kibana or the _search API",
+              file=sys.stderr)
+        return 2
+    path = settings.embedded_store_path
+    if not path.exists():
+        print(f"no embedded store at {path} yet: run `sidecar run --once` first", file=sys.stderr)
+        return 1
+    store = SqliteStore(path)
+    f = QueryFilter(provider=args.provider, model=args.model, status=args.status, errors_only=args.errors,
+                    since=args.since, until=args.until, user=args.user, service=args.service,
+                    limit=None if args.summary else args.limit)
+    docs = store.query(f)
+    if args.summary:
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for d in docs:
+            counts[(d.get("gen_ai.provider.name", "?"), str(d.get("http.response.status_code", d.get("error.type"))))] += 1
+        for (provider, status), n in sorted(counts.items()):
+            print(f"{provider:<16} {status:<8} {n}")
+        return 0
+    out = sys.stdout
+    for d in docs:
+        if args.json:
+            out.write(json.dumps(d, ensure_ascii=False) + "\n")
+        else:
+            usage = f"{d.get('gen_ai.usage.input_tokens', '-')}/{d.get('gen_ai.usage.output_tokens', '-')}"
+            out.write(f"{d.get('@timestamp', '')[:23]}  {d.get('gen_ai.provider.name', '?'):<12} "
+                      f"{(d.get('gen_ai.request.model') or '-'):<18} "
+                      f"{d.get('http.response.status_code', d.get('error.type', '-'))!s:<5} "
+                      f"{d.get('event.duration', 0) / 1e6:8.1f}ms tokens={usage:<7} user={d.get('user.id', '-')} "
+                      f"key={d.get('sidecar.credential.fingerprint', '-')}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return cmd_run(settings, args.once)
+    if args.command == "query":
+        return cmd_query(settings, args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

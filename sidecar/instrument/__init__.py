@@ -1,0 +1,173 @@
+"""``instrument()`` / ``uninstrument()``: idempotent, reversible, thread-safe.
+
+Order of layers on each HTTP client, innermost first:
+  the library's transport -> our wrapper (capture) -> OpenTelemetry's instrumentor (span)
+Our wrapper runs inside the instrumentor's span and claims it (through the
+tracer wrapper we hand the instrumentor) so the span ends with the body, carrying
+the GenAI attributes. If an instrumentor was already active (``opentelemetry-instrument``
+loads them too) it is re-applied on top of ours, and restored as it was on ``uninstrument()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from sidecar._config import Settings, load_settings
+from sidecar.instrument import _state
+from sidecar.instrument._runtime import Runtime
+from sidecar.instrument._tracer import DeferringTracerProvider
+
+log = logging.getLogger("sidecar")
+_lock = threading.RLock()
+
+
+@dataclass
+class _Patched:
+    name: str
+    otel: Any  # the OpenTelemetry instrumentor singleton
+    otel_was_active: bool
+
+
+_patched: list[_Patched] = []
+_atexit_registered = False
+
+
+def _otel_instrumentor(name: str) -> Any | None:
+    try:
+        if name == "requests":
+            from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+            return RequestsInstrumentor()
+        from opentelemetry.instrumentation import httpx as otel_httpx
+
+        cls = otel_httpx.HTTPX2ClientInstrumentor if name == "httpx2" else otel_httpx.HTTPXClientInstrumentor
+        return cls()
+    except ImportError:
+        return None
+
+
+def _patch(name: str, module: Any) -> None:
+    if name == "requests":
+        from sidecar.instrument._requests import wrap_send
+
+        module.Session.send = wrap_send(module.Session.send)
+    else:
+        import wrapt
+
+        from sidecar.instrument._httpx import make_wrappers
+
+        sync_wrapper, async_wrapper = make_wrappers(module, name)
+        wrapt.wrap_function_wrapper(module, "HTTPTransport.handle_request", sync_wrapper)
+        wrapt.wrap_function_wrapper(module, "AsyncHTTPTransport.handle_async_request", async_wrapper)
+
+
+def _unpatch(name: str, module: Any) -> None:
+    if name == "requests":
+        send = module.Session.send
+        original = getattr(send, "_sidecar_original", None)
+        if original is not None:
+            module.Session.send = original
+    else:
+        unwrap(module.HTTPTransport, "handle_request")
+        unwrap(module.AsyncHTTPTransport, "handle_async_request")
+
+
+def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: Any) -> None:
+    """Start recording model calls made through httpx, httpx2 and requests.
+
+    ``options`` are the settings without the ``SIDECAR_`` prefix, lower case
+    (``spool_dir=...``, ``capture_content=False``); they override the environment.
+    ``registry`` is the prometheus_client registry for the app-side metrics.
+    A second call is a no-op; call ``uninstrument()`` first to change settings.
+    """
+    global _atexit_registered
+    with _lock:
+        if _state.runtime is not None:
+            return
+        settings = load_settings(**options)
+        runtime = Runtime(settings, registry)
+        from sidecar.telemetry._setup import ensure_tracing, serve_metrics
+
+        ensure_tracing()
+        if settings.metrics_port is not None:
+            serve_metrics(settings.metrics_port, runtime.metrics.registry)
+        provider = DeferringTracerProvider(tracer_provider)
+        _state.runtime = runtime
+        for name in ("httpx", "httpx2", "requests"):
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            otel = _otel_instrumentor(name)
+            was_active = bool(otel is not None and otel.is_instrumented_by_opentelemetry)
+            if was_active:
+                otel.uninstrument()
+            _patch(name, module)
+            if otel is not None:
+                otel.instrument(tracer_provider=provider)
+            _patched.append(_Patched(name, otel, was_active))
+        if not _atexit_registered:
+            atexit.register(_shutdown)
+            _atexit_registered = True
+        log.debug("llm-audit-sidecar instrumented %s; spool %s", [p.name for p in _patched], settings.spool_dir)
+
+
+def uninstrument() -> None:
+    """Undo ``instrument()``: remove our wrappers, flush the spool, restore instrumentors as they were."""
+    with _lock:
+        runtime = _state.runtime
+        if runtime is None:
+            return
+        while _patched:
+            p = _patched.pop()
+            module = importlib.import_module(p.name)
+            if p.otel is not None:
+                p.otel.uninstrument()
+            _unpatch(p.name, module)
+            if p.otel is not None and p.otel_was_active:
+                p.otel.instrument()
+        _state.runtime = None
+        runtime.close()
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until every finished call's record is in the spool. True when done in time."""
+    runtime = _state.runtime
+    return True if runtime is None else runtime.flush(timeout)
+
+
+def current_settings() -> Settings | None:
+    runtime = _state.runtime
+    return None if runtime is None else runtime.settings
+
+
+def _shutdown() -> None:
+    runtime = _state.runtime
+    if runtime is not None and os.getpid() == os.getpid():
+        runtime.close()
+
+
+class SidecarInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Entry point for ``opentelemetry-instrument``: configure with ``SIDECAR_*`` variables."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        instrument(tracer_provider=kwargs.get("tracer_provider"))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        uninstrument()
+
+
+__all__ = ["SidecarInstrumentor", "current_settings", "flush", "instrument", "uninstrument"]

@@ -1,0 +1,143 @@
+"""Everything an instrumented process holds: settings, matcher, redactor, metrics, spool writer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+from sidecar._config import Settings
+from sidecar._context import current_user
+from sidecar._pipeline import RecordBuilder
+from sidecar.instrument._capture import BodyTee, CallCapture
+from sidecar.providers import EndpointMatcher, parse_host_rules
+from sidecar.redact import Redactor, load_or_create_key, parse_rules
+from sidecar.spool import SpoolConfig, SpoolWriter
+from sidecar.telemetry import Metrics, apply_to_span, span_name
+
+log = logging.getLogger("sidecar")
+
+_metrics_by_registry: dict[int, Metrics] = {}
+
+
+def metrics_for(registry: Any, max_models: int) -> Metrics:
+    """One Metrics per registry: instrument/uninstrument cycles must not register families twice."""
+    key = id(registry)
+    if key not in _metrics_by_registry:
+        _metrics_by_registry[key] = Metrics(registry, max_models=max_models)
+    return _metrics_by_registry[key]
+
+
+def new_producer_id() -> str:
+    return secrets.token_hex(8)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, registry: Any = None) -> None:
+        self.settings = settings
+        self.matcher = EndpointMatcher(parse_host_rules(settings.model_hosts, with_provider=True),
+                                       parse_host_rules(settings.exclude_hosts, with_provider=False))
+        key = load_or_create_key(settings.hmac_key, settings.key_file)
+        extra = parse_rules(settings.redact_rules) if settings.redact_rules else []
+        allow = [v.strip() for v in settings.redact_allow.split(",") if v.strip()]
+        self.redactor = Redactor(key, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
+        self.metrics = metrics_for(registry, settings.max_model_labels)
+        self.producer_id = new_producer_id()
+        self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
+        self.writer = SpoolWriter(
+            SpoolConfig(settings.spool_dir, settings.spool_fsync, settings.spool_fsync_interval,
+                        settings.spool_segment_bytes, settings.spool_segment_seconds, settings.spool_queue_size,
+                        settings.spool_max_bytes),
+            self.producer_id, self.process, self.metrics)
+        self.cap = settings.max_body_bytes
+        self._redaction_failures_seen = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self.producer_id = new_producer_id()
+        self.builder.producer_id = self.producer_id
+        self.writer.reset_after_fork(self.producer_id)
+
+    # -- application thread -----------------------------------------------------
+
+    def start(self, client: str, method: str, scheme: str, host: str, port: int | None, path: str, url: str,
+              headers: list[tuple[str, str]], body: bytes | None) -> CallCapture | None:
+        """A capture for a model call, or None to pass the call through untouched."""
+        endpoint = self.matcher.match(method, host, port, path)
+        if endpoint is None:
+            return None
+        if endpoint.weak and body is not None and b'"model"' not in body[:65536]:
+            return None
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        cap = CallCapture(endpoint=endpoint, client=client, method=method, url=url, host=host, port=port,
+                          path=path, request_headers=headers, start_ns=time.time_ns(),
+                          start_perf=time.perf_counter(), user_id=current_user())
+        if body is not None:
+            cap.request_size = len(body)
+            if len(body) > self.cap:
+                cap.request_body = body[: self.cap]
+                cap.request_truncated = True
+            else:
+                cap.request_body = body
+        else:
+            cap.request_tee = BodyTee(self.cap)
+        cap.response = BodyTee(self.cap)
+        return cap
+
+    def complete(self, cap: CallCapture) -> None:
+        """The call is over (body read, stream ended or closed, or it failed): hand it to the writer."""
+        self.writer.submit(cap)
+
+    def name_failed_span(self, cap: CallCapture) -> None:
+        """On a transport failure the instrumentor ends the span itself; name it now (error path only)."""
+        if cap.span is None or not cap.span.is_recording():
+            return
+        model = cap.endpoint.path_model
+        if cap.request_body and len(cap.request_body) < 1_000_000:
+            try:
+                body = json.loads(cap.request_body)
+                if isinstance(body, dict) and isinstance(body.get("model"), str):
+                    model = body["model"]
+            except ValueError:
+                pass
+        doc = {"gen_ai.operation.name": cap.endpoint.operation, "gen_ai.request.model": model}
+        cap.span.update_name(span_name(doc))
+        cap.span.set_attribute("gen_ai.provider.name", cap.endpoint.provider)
+        if cap.endpoint.operation:
+            cap.span.set_attribute("gen_ai.operation.name", cap.endpoint.operation)
+        if model:
+            cap.span.set_attribute("gen_ai.request.model", model)
+
+    # -- writer thread ---------------------------------------------------------------
+
+    def process(self, cap: CallCapture, seq: int) -> bytes | None:
+        try:
+            record = self.builder.build(cap, seq)
+        except BaseException:
+            if cap.span is not None and cap.span_owned:
+                cap.span.end()  # never leave a claimed span open
+            raise
+        doc = record.to_document()
+        if cap.span is not None and cap.span_owned:
+            end_ns = cap.start_ns + (record.event_duration or 0)
+            try:
+                apply_to_span(cap.span, doc, end_time_ns=end_ns)
+            except Exception:  # noqa: BLE001
+                self.metrics.internal_errors.labels("pipeline").inc()
+        self.metrics.observe_call(doc)
+        failures = self.builder.redaction_failures
+        if failures != self._redaction_failures_seen:
+            self.metrics.redaction_failures.inc(failures - self._redaction_failures_seen)
+            self._redaction_failures_seen = failures
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self.writer.flush(timeout)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,88 @@
+"""A tracer wrapper that lets a model call's span outlive the transport call.
+
+opentelemetry-instrumentation-httpx/-requests open the client span with
+``start_as_current_span`` and end it when the transport returns, which for a
+model call is before the body (usage, finish reason, the end of a stream) has
+been read. We hand those instrumentors this wrapper as their tracer provider:
+it opens the span the same way, and at exit ends it unless our transport wrapper
+(which runs inside it) has claimed it with :func:`claim_current_span`, in which
+case the record pipeline ends it, with the GenAI attributes, when the body ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+
+class _Slot:
+    __slots__ = ("claimed", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.claimed = False
+
+
+_current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("sidecar_span_slot", default=None)
+
+
+def open_span() -> Span | None:
+    """The instrumentor's span we are running inside, if any (without claiming it)."""
+    slot = _current_slot.get()
+    return slot.span if slot is not None else None
+
+
+def claim_current_span() -> Span | None:
+    """Take over ending the instrumentor's open span; None when none is open (tracing not ours)."""
+    slot = _current_slot.get()
+    if slot is None or slot.claimed:
+        return None
+    slot.claimed = True
+    return slot.span
+
+
+class DeferringTracer(trace.Tracer):
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Span:
+        return self._tracer.start_span(*args, **kwargs)
+
+    @contextmanager  # type: ignore[override]
+    def start_as_current_span(self, name: str, *args: Any, end_on_exit: bool = True,
+                              **kwargs: Any) -> Iterator[Span]:
+        slot: _Slot | None = None
+        try:
+            # The inner manager records an exception on the span and sets its status; we end
+            # the span only after it has done so, and only if nobody claimed it.
+            with self._tracer.start_as_current_span(name, *args, end_on_exit=False, **kwargs) as span:
+                slot = _Slot(span)
+                token = _current_slot.set(slot)
+                try:
+                    yield span
+                finally:
+                    _current_slot.reset(token)
+        finally:
+            if slot is not None and end_on_exit and not slot.claimed:
+                slot.span.end()
+
+
+class DeferringTracerProvider(trace.TracerProvider):
+    """Wraps the given provider, or the global one (resolved lazily: the app may set it after us)."""
+
+    def __init__(self, provider: trace.TracerProvider | None = None) -> None:
+        self._provider = provider
+
+    def get_tracer(self, instrumenting_module_name: str, instrumenting_library_version: str | None = None,
+                   schema_url: str | None = None, attributes: Any = None) -> trace.Tracer:
+        inner = trace.get_tracer(instrumenting_module_name, instrumenting_library_version,
+                                 tracer_provider=self._provider, schema_url=schema_url, attributes=attributes)
+        return DeferringTracer(inner)
+
+
+__all__: Sequence[str] = ("DeferringTracerProvider", "claim_current_span", "open_span")

@@ -1,0 +1,343 @@
+"""Turn request and response bodies into record fields, per wire format.
+
+Every function here is pure and tolerant: odd shapes give fewer fields, never an
+exception (the caller still guards them). Field names are AuditRecord attribute names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+Fields = dict[str, Any]
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _stops(v: Any) -> list[str] | None:
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, list):
+        out = [s for s in v if isinstance(s, str)]
+        return out or None
+    return None
+
+
+def _d(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _set(f: Fields, key: str, value: Any) -> None:
+    if value is not None:
+        f[key] = value
+
+
+# ---------------------------------------------------------------- requests
+
+
+def parse_request(api_format: str, body: Any) -> Fields:
+    """``body`` is the decoded JSON request (or anything else: then nothing is read)."""
+    if not isinstance(body, dict):
+        return {}
+    f: Fields = {}
+    if api_format == "openai":
+        _set(f, "request_model", _str(body.get("model")))
+        _set(f, "request_max_tokens", _int(body.get("max_completion_tokens", body.get("max_tokens",
+                                                                                     body.get("max_output_tokens")))))
+        _set(f, "request_temperature", _num(body.get("temperature")))
+        _set(f, "request_top_p", _num(body.get("top_p")))
+        _set(f, "request_stop_sequences", _stops(body.get("stop")))
+        _set(f, "request_frequency_penalty", _num(body.get("frequency_penalty")))
+        _set(f, "request_presence_penalty", _num(body.get("presence_penalty")))
+        _set(f, "request_seed", _int(body.get("seed")))
+        f["request_stream"] = body.get("stream") is True
+        _set(f, "body_user", _str(body.get("user")) or _str(body.get("safety_identifier")))
+    elif api_format == "anthropic":
+        _set(f, "request_model", _str(body.get("model")))
+        _set(f, "request_max_tokens", _int(body.get("max_tokens")))
+        _set(f, "request_temperature", _num(body.get("temperature")))
+        _set(f, "request_top_p", _num(body.get("top_p")))
+        _set(f, "request_top_k", _num(body.get("top_k")))
+        _set(f, "request_stop_sequences", _stops(body.get("stop_sequences")))
+        f["request_stream"] = body.get("stream") is True
+        _set(f, "body_user", _str(_d(body.get("metadata")).get("user_id")))
+    elif api_format == "gemini":
+        cfg = _d(body.get("generationConfig") or body.get("generation_config"))
+        _set(f, "request_max_tokens", _int(cfg.get("maxOutputTokens", cfg.get("max_output_tokens"))))
+        _set(f, "request_temperature", _num(cfg.get("temperature")))
+        _set(f, "request_top_p", _num(cfg.get("topP", cfg.get("top_p"))))
+        _set(f, "request_top_k", _num(cfg.get("topK", cfg.get("top_k"))))
+        _set(f, "request_stop_sequences", _stops(cfg.get("stopSequences", cfg.get("stop_sequences"))))
+        _set(f, "request_seed", _int(cfg.get("seed")))
+        _set(f, "request_presence_penalty", _num(cfg.get("presencePenalty")))
+        _set(f, "request_frequency_penalty", _num(cfg.get("frequencyPenalty")))
+    elif api_format == "palm":
+        _set(f, "request_max_tokens", _int(body.get("maxOutputTokens")))
+        _set(f, "request_temperature", _num(body.get("temperature")))
+        _set(f, "request_top_p", _num(body.get("topP")))
+        _set(f, "request_top_k", _num(body.get("topK")))
+        _set(f, "request_stop_sequences", _stops(body.get("stopSequences")))
+    elif api_format == "ollama":
+        opts = _d(body.get("options"))
+        _set(f, "request_model", _str(body.get("model")))
+        _set(f, "request_max_tokens", _int(opts.get("num_predict")))
+        _set(f, "request_temperature", _num(opts.get("temperature")))
+        _set(f, "request_top_p", _num(opts.get("top_p")))
+        _set(f, "request_top_k", _num(opts.get("top_k")))
+        _set(f, "request_seed", _int(opts.get("seed")))
+        _set(f, "request_stop_sequences", _stops(opts.get("stop")))
+        f["request_stream"] = body.get("stream", True) is not False  # Ollama streams unless told not to
+    return f
+
+
+def looks_like_model_request(api_format: str, body: Any) -> bool:
+    """Body-shape confirmation for generic paths such as ``/api/chat``."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return False
+    if api_format == "ollama":
+        return "messages" in body or "prompt" in body or "input" in body
+    return True
+
+
+# ---------------------------------------------------------------- whole responses
+
+
+def _openai_usage(f: Fields, usage: Any) -> None:
+    u = _d(usage)
+    _set(f, "input_tokens", _int(u.get("prompt_tokens", u.get("input_tokens"))))
+    _set(f, "output_tokens", _int(u.get("completion_tokens", u.get("output_tokens"))))
+    details = _d(u.get("prompt_tokens_details") or u.get("input_tokens_details"))
+    _set(f, "cache_read_input_tokens", _int(details.get("cached_tokens")))
+
+
+def _anthropic_usage(f: Fields, usage: Any) -> None:
+    u = _d(usage)
+    _set(f, "input_tokens", _int(u.get("input_tokens")))
+    _set(f, "output_tokens", _int(u.get("output_tokens")))
+    _set(f, "cache_read_input_tokens", _int(u.get("cache_read_input_tokens")))
+    _set(f, "cache_creation_input_tokens", _int(u.get("cache_creation_input_tokens")))
+
+
+def _gemini_usage(f: Fields, usage: Any) -> None:
+    u = _d(usage)
+    _set(f, "input_tokens", _int(u.get("promptTokenCount")))
+    _set(f, "output_tokens", _int(u.get("candidatesTokenCount")))
+    _set(f, "cache_read_input_tokens", _int(u.get("cachedContentTokenCount")))
+
+
+def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
+    for cand in obj.get("candidates") or ():
+        for part in _d(_d(cand).get("content")).get("parts") or ():
+            t = _d(part).get("text")
+            if isinstance(t, str):
+                yield t
+        out = _d(cand).get("output")  # PaLM generateText
+        if isinstance(out, str):
+            yield out
+
+
+def _gemini_finish(obj: dict[str, Any]) -> list[str]:
+    return [c["finishReason"] for c in obj.get("candidates") or () if isinstance(c, dict)
+            and isinstance(c.get("finishReason"), str)]
+
+
+def parse_error(api_format: str, body: Any) -> Fields:
+    f: Fields = {}
+    if not isinstance(body, dict):
+        return f
+    err = body.get("error")
+    if isinstance(err, str):  # Ollama
+        f["error_message"] = err
+    elif isinstance(err, dict):
+        code = err.get("type") if api_format == "anthropic" else (err.get("code") or err.get("status")
+                                                                   or err.get("type"))
+        if code is not None:
+            f["error_code"] = str(code)
+        _set(f, "error_message", _str(err.get("message")))
+    return f
+
+
+def parse_response(api_format: str, body: Any) -> Fields:
+    """A complete (not streamed) JSON response body."""
+    if not isinstance(body, dict):
+        return {}
+    if "error" in body and api_format != "palm":
+        return parse_error(api_format, body)
+    f: Fields = {}
+    if api_format == "openai":
+        _set(f, "response_id", _str(body.get("id")))
+        _set(f, "response_model", _str(body.get("model")))
+        reasons = [c.get("finish_reason") for c in body.get("choices") or () if isinstance(c, dict)]
+        reasons = [r for r in reasons if isinstance(r, str)]
+        if not reasons and isinstance(body.get("status"), str) and body.get("object") == "response":
+            reasons = [body["status"]]
+        _set(f, "response_finish_reasons", reasons or None)
+        _openai_usage(f, body.get("usage"))
+    elif api_format == "anthropic":
+        _set(f, "response_id", _str(body.get("id")))
+        _set(f, "response_model", _str(body.get("model")))
+        _set(f, "response_finish_reasons", [body["stop_reason"]] if _str(body.get("stop_reason")) else None)
+        _anthropic_usage(f, body.get("usage"))
+    elif api_format in ("gemini", "palm"):
+        _set(f, "response_id", _str(body.get("responseId")))
+        _set(f, "response_model", _str(body.get("modelVersion")))
+        _set(f, "response_finish_reasons", _gemini_finish(body) or None)
+        _gemini_usage(f, body.get("usageMetadata"))
+        if api_format == "palm" and body.get("filters"):
+            f["response_finish_reasons"] = ["FILTERED"]
+    elif api_format == "ollama":
+        _set(f, "response_model", _str(body.get("model")))
+        _set(f, "response_finish_reasons", [body["done_reason"]] if _str(body.get("done_reason")) else None)
+        _set(f, "input_tokens", _int(body.get("prompt_eval_count")))
+        _set(f, "output_tokens", _int(body.get("eval_count")))
+    return f
+
+
+# ---------------------------------------------------------------- streams
+
+
+def iter_sse_data(text: str) -> Iterator[str]:
+    """The ``data:`` payloads of a server-sent-event stream (multi-line data joined)."""
+    data: list[str] = []
+    for line in text.splitlines():
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+    if data:
+        yield "\n".join(data)
+
+
+def _loads_all(chunks: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for c in chunks:
+        c = c.strip()
+        if not c or c == "[DONE]":
+            continue
+        try:
+            obj = json.loads(c)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            yield obj
+        elif isinstance(obj, list):  # Gemini without alt=sse streams one JSON array
+            yield from (o for o in obj if isinstance(o, dict))
+
+
+class StreamSummary:
+    """Folds a stream's events into record fields and the assembled output text."""
+
+    def __init__(self, api_format: str, max_chars: int) -> None:
+        self.api_format = api_format
+        self.fields: Fields = {}
+        self._text: list[str] = []
+        self._chars = 0
+        self._max = max_chars
+        self.truncated = False
+        self.events = 0
+        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "openai": self._openai, "anthropic": self._anthropic, "gemini": self._gemini,
+            "palm": self._gemini, "ollama": self._ollama,
+        }
+
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def _add_text(self, t: Any) -> None:
+        if not isinstance(t, str) or not t:
+            return
+        room = self._max - self._chars
+        if room <= 0:
+            self.truncated = True
+            return
+        if len(t) > room:
+            t = t[:room]
+            self.truncated = True
+        self._text.append(t)
+        self._chars += len(t)
+
+    def feed(self, payloads: Iterable[str]) -> None:
+        handler = self._handlers.get(self.api_format)
+        if handler is None:
+            return
+        for obj in _loads_all(payloads):
+            self.events += 1
+            if "error" in obj and self.api_format != "anthropic":
+                self.fields.update(parse_error(self.api_format, obj))
+                continue
+            handler(obj)
+
+    def _openai(self, obj: dict[str, Any]) -> None:
+        f = self.fields
+        typ = obj.get("type")
+        if isinstance(typ, str) and typ.startswith("response."):  # Responses API events
+            if typ == "response.output_text.delta":
+                self._add_text(obj.get("delta"))
+            resp = _d(obj.get("response"))
+            if resp:
+                f.update({k: v for k, v in parse_response("openai", resp).items() if v is not None})
+            return
+        _set(f, "response_id", _str(obj.get("id")))
+        _set(f, "response_model", _str(obj.get("model")))
+        for choice in obj.get("choices") or ():
+            c = _d(choice)
+            self._add_text(_d(c.get("delta")).get("content"))
+            self._add_text(c.get("text"))
+            reason = c.get("finish_reason")
+            if isinstance(reason, str):
+                f.setdefault("response_finish_reasons", []).append(reason)
+        if obj.get("usage"):
+            _openai_usage(f, obj["usage"])
+
+    def _anthropic(self, obj: dict[str, Any]) -> None:
+        f = self.fields
+        typ = obj.get("type")
+        if typ == "message_start":
+            msg = _d(obj.get("message"))
+            _set(f, "response_id", _str(msg.get("id")))
+            _set(f, "response_model", _str(msg.get("model")))
+            _anthropic_usage(f, msg.get("usage"))
+        elif typ == "content_block_delta":
+            self._add_text(_d(obj.get("delta")).get("text"))
+        elif typ == "message_delta":
+            reason = _d(obj.get("delta")).get("stop_reason")
+            if isinstance(reason, str):
+                f["response_finish_reasons"] = [reason]
+            usage = _d(obj.get("usage"))
+            _set(f, "output_tokens", _int(usage.get("output_tokens")))
+            if _int(usage.get("input_tokens")):
+                _anthropic_usage(f, {k: v for k, v in usage.items() if k != "output_tokens"})
+        elif typ == "error":
+            f.update(parse_error("anthropic", obj))
+
+    def _gemini(self, obj: dict[str, Any]) -> None:
+        f = self.fields
+        for t in _gemini_text(obj):
+            self._add_text(t)
+        reasons = _gemini_finish(obj)
+        if reasons:
+            f["response_finish_reasons"] = reasons
+        if obj.get("usageMetadata"):
+            _gemini_usage(f, obj["usageMetadata"])
+        _set(f, "response_id", _str(obj.get("responseId")))
+        _set(f, "response_model", _str(obj.get("modelVersion")))
+
+    def _ollama(self, obj: dict[str, Any]) -> None:
+        f = self.fields
+        _set(f, "response_model", _str(obj.get("model")))
+        self._add_text(_d(obj.get("message")).get("content"))
+        self._add_text(obj.get("response"))
+        if obj.get("done") is True:
+            f.update(parse_response("ollama", obj))

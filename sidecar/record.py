@@ -1,0 +1,127 @@
+"""The one audit record schema.
+
+Every model call becomes one :class:`AuditRecord`. Its JSON form (dotted ECS and
+``gen_ai.*`` names, ``None`` fields left out) is the document written to the spool,
+indexed by Elasticsearch, stored by the embedded store and printed by
+``sidecar query --json``. The Elasticsearch mapping is derived from the field
+metadata below (see :func:`field_types`), so a new field needs one line here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+# Storage type of each field, read by the index template generator and the docs.
+# keyword: exact-match ids and labels; text: redacted free text (also a keyword sub-field);
+# date, long, double, boolean: as named; object: counts by redaction type.
+FieldType = Literal["keyword", "text", "date", "long", "double", "boolean", "object"]
+
+
+def _f(alias: str, kind: FieldType, description: str) -> Any:
+    return Field(default=None, alias=alias, json_schema_extra={"es_type": kind}, description=description)
+
+
+class AuditRecord(BaseModel):
+    """One model call, as an auditor sees it. Field order is the document's key order:
+    ``event.id`` and ``@timestamp`` come first so the shipper can read them without parsing."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=False)
+
+    event_id: str = Field(alias="event.id", json_schema_extra={"es_type": "keyword"},
+                          description="Deterministic record id: producer id and sequence number.")
+    timestamp: str = Field(alias="@timestamp", json_schema_extra={"es_type": "date"},
+                           description="When the call started, RFC 3339 UTC with microseconds.")
+    event_duration: int | None = _f("event.duration", "long", "Call duration in nanoseconds, to the end of the body.")
+    event_outcome: str | None = _f("event.outcome", "keyword", "success or failure (ECS).")
+    schema_version: int = Field(default=SCHEMA_VERSION, alias="sidecar.schema_version",
+                                json_schema_extra={"es_type": "long"}, description="Version of this schema.")
+    producer_id: str | None = _f("sidecar.producer.id", "keyword", "Random id of the writing process.")
+    sequence: int | None = _f("sidecar.sequence", "long", "Position of the record in its producer's stream.")
+    service_name: str | None = _f("service.name", "keyword", "The application's service name.")
+    host_name: str | None = _f("host.name", "keyword", "Host the application runs on.")
+    trace_id: str | None = _f("trace.id", "keyword", "Trace of the call's span, when tracing is on.")
+    span_id: str | None = _f("span.id", "keyword", "The call's span.")
+    user_id: str | None = _f("user.id", "keyword", "Caller identity from the context helper, a header or the body.")
+    credential_fingerprint: str | None = _f(
+        "sidecar.credential.fingerprint", "keyword", "Keyed HMAC fingerprint of the API key sent; never the key."
+    )
+    credential_location: str | None = _f(
+        "sidecar.credential.location", "keyword", "Where the key was sent: header or query."
+    )
+    provider: str | None = _f("gen_ai.provider.name", "keyword", "Model provider (OpenTelemetry GenAI names).")
+    api_format: str | None = _f("sidecar.api_format", "keyword", "Wire format: openai, anthropic, gemini, palm, ollama.")
+    operation: str | None = _f("gen_ai.operation.name", "keyword", "chat, text_completion, embeddings, ...")
+    request_model: str | None = _f("gen_ai.request.model", "keyword", "Model asked for.")
+    request_max_tokens: int | None = _f("gen_ai.request.max_tokens", "long", "Output token limit asked for.")
+    request_temperature: float | None = _f("gen_ai.request.temperature", "double", "Sampling temperature.")
+    request_top_p: float | None = _f("gen_ai.request.top_p", "double", "Nucleus sampling.")
+    request_top_k: float | None = _f("gen_ai.request.top_k", "double", "Top-k sampling.")
+    request_stop_sequences: list[str] | None = _f("gen_ai.request.stop_sequences", "keyword", "Stop sequences.")
+    request_frequency_penalty: float | None = _f("gen_ai.request.frequency_penalty", "double", "Frequency penalty.")
+    request_presence_penalty: float | None = _f("gen_ai.request.presence_penalty", "double", "Presence penalty.")
+    request_seed: int | None = _f("gen_ai.request.seed", "long", "Sampling seed.")
+    request_stream: bool | None = _f("gen_ai.request.stream", "boolean", "Whether a streamed response was asked for.")
+    response_id: str | None = _f("gen_ai.response.id", "keyword", "Provider's id of the completion.")
+    response_model: str | None = _f("gen_ai.response.model", "keyword", "Model that answered.")
+    response_finish_reasons: list[str] | None = _f(
+        "gen_ai.response.finish_reasons", "keyword", "Why generation stopped, one per choice."
+    )
+    input_tokens: int | None = _f("gen_ai.usage.input_tokens", "long", "Prompt tokens.")
+    output_tokens: int | None = _f("gen_ai.usage.output_tokens", "long", "Completion tokens.")
+    cache_read_input_tokens: int | None = _f(
+        "gen_ai.usage.cache_read.input_tokens", "long", "Prompt tokens served from the provider's cache."
+    )
+    cache_creation_input_tokens: int | None = _f(
+        "gen_ai.usage.cache_creation.input_tokens", "long", "Prompt tokens written to the provider's cache."
+    )
+    time_to_first_chunk: float | None = _f(
+        "gen_ai.response.time_to_first_chunk", "double", "Seconds from the request to the first body byte."
+    )
+    http_method: str | None = _f("http.request.method", "keyword", "HTTP method.")
+    url_full: str | None = _f("url.full", "keyword", "Request URL with credentials and secret parameters masked.")
+    url_path: str | None = _f("url.path", "keyword", "Request path.")
+    server_address: str | None = _f("server.address", "keyword", "Host called.")
+    server_port: int | None = _f("server.port", "long", "Port called.")
+    http_client: str | None = _f("sidecar.http.client", "keyword", "httpx, httpx2 or requests.")
+    status_code: int | None = _f("http.response.status_code", "long", "HTTP status; absent when no response came.")
+    error_type: str | None = _f("error.type", "keyword", "Status code as a string, or the exception's class name.")
+    error_code: str | None = _f("error.code", "keyword", "Provider's error code or type from the error body.")
+    error_message: str | None = _f("error.message", "text", "Provider's error message, redacted.")
+    retry_after: float | None = _f("sidecar.response.retry_after", "double", "Seconds the server asked to wait.")
+    request_bytes: int | None = _f("http.request.body.bytes", "long", "Request body size as sent.")
+    response_bytes: int | None = _f("http.response.body.bytes", "long", "Response body size as received.")
+    response_content_encoding: str | None = _f("sidecar.response.content_encoding", "keyword", "gzip, deflate, ...")
+    stream_outcome: str | None = _f(
+        "sidecar.stream.outcome", "keyword", "completed, closed_early, error or abandoned (streamed bodies)."
+    )
+    request_content: str | None = _f("sidecar.request.content", "text", "Request body, redacted and size-capped.")
+    response_content: str | None = _f(
+        "sidecar.response.content", "text", "Response body (streamed: the assembled text), redacted and size-capped."
+    )
+    content_truncated: bool | None = _f("sidecar.content.truncated", "boolean", "A captured body hit the size cap.")
+    content_note: str | None = _f("sidecar.content.note", "keyword", "Why content is absent or partial.")
+    redaction_counts: dict[str, int] | None = _f(
+        "sidecar.redaction.counts", "object", "What redaction masked, counted by type; never the values."
+    )
+    redaction_total: int | None = _f("sidecar.redaction.total", "long", "Sum of the redaction counts.")
+
+    def to_document(self) -> dict[str, Any]:
+        """The indexed form: dotted names, empty fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def field_types() -> dict[str, FieldType]:
+    """Document field name -> storage type, in schema order."""
+    out: dict[str, FieldType] = {}
+    for name, info in AuditRecord.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict), name
+        out[info.alias or name] = extra["es_type"]  # type: ignore[assignment]
+    return out

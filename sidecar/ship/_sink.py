@@ -1,0 +1,58 @@
+"""What the shipper needs from a destination.
+
+A sink receives batches of spooled documents. ``write`` returns only when every
+document of the batch is either stored or dead-lettered; it retries transient
+failures itself (backoff, per-item retries) and raises :class:`SinkStopped` only
+when ``stop`` is set while it waits. The shipper moves its checkpoint after
+``write`` returns, so a sink must never report a document it has not stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolDoc:
+    """One spooled record, as the shipper hands it to a sink.
+
+    ``raw`` is the JSON document exactly as written by the application (no newline);
+    ``doc_id`` and ``day`` (``YYYY.MM.DD`` of ``@timestamp``) are read from its fixed prefix.
+    """
+
+    doc_id: str
+    day: str
+    raw: bytes
+
+
+@dataclass(slots=True)
+class WriteResult:
+    stored: int = 0
+    duplicates: int = 0  # already present (a retry after a crash): counted as stored too
+    dead_lettered: int = 0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)  # short reasons for dead letters, no content
+
+
+class SinkStopped(Exception):
+    """The stop event was set while the sink waited to retry; nothing after the last success is acknowledged."""
+
+
+class Sink(Protocol):
+    name: str
+
+    def open(self) -> None:
+        """Connect and install what the sink needs (schema, templates). Idempotent."""
+
+    def write(self, docs: list[SpoolDoc], stop: threading.Event) -> WriteResult:
+        """Store or dead-letter every document; see the module docstring."""
+
+    def dead_letter(self, raw: bytes, reason: str) -> None:
+        """Keep a line that can never be indexed (malformed JSON, torn line) where an operator can see it."""
+
+    def healthy(self) -> bool:
+        """Reachable and ready."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,6 @@
+"""The durable local queue between the application and the sidecar."""
+
+from sidecar.spool._reader import Checkpoint, SegmentBatch, SpoolReader
+from sidecar.spool._writer import OPEN_SUFFIX, SEALED_SUFFIX, SpoolConfig, SpoolWriter
+
+__all__ = ["OPEN_SUFFIX", "SEALED_SUFFIX", "Checkpoint", "SegmentBatch", "SpoolConfig", "SpoolReader", "SpoolWriter"]

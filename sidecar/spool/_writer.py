@@ -1,0 +1,302 @@
+"""Application side of the spool: one background thread per process appends records.
+
+Segment files live in one flat directory shared with the sidecar. Each process
+writes only its own files, named ``{producer}-{segment:06d}-{created_ms}`` with
+suffix ``.open`` while written and ``.jsonl`` once sealed, so producers never need
+a lock. Each line is one finished JSON document. A call never waits for the
+writer, except with ``fsync="always"``, where it returns once its record is on disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pathlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sidecar.telemetry import Metrics
+
+log = logging.getLogger("sidecar.spool")
+
+OPEN_SUFFIX = ".open"
+SEALED_SUFFIX = ".jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    directory: pathlib.Path
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval: float = 0.5
+    segment_bytes: int = 16 * 1024 * 1024
+    segment_seconds: float = 30.0
+    queue_size: int = 10_000
+    max_bytes: int = 1024 * 1024 * 1024
+
+
+class _Waiter:
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+
+
+class SpoolWriter:
+    """``submit`` items; the thread turns each into a line with ``process`` and appends it."""
+
+    def __init__(self, config: SpoolConfig, producer_id: str, process: Callable[[Any, int], bytes | None],
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.producer_id = producer_id
+        self._process = process
+        self._metrics = metrics
+        self._queue: collections.deque[tuple[Any, _Waiter | None]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._seq = 0
+        self._segment_no = 0
+        self._fd: int | None = None
+        self._path: pathlib.Path | None = None
+        self._segment_size = 0
+        self._segment_started = 0.0
+        self._last_fsync = 0.0
+        self._dirty = False
+        self._spool_size_checked = 0.0
+        self._spool_full = False
+        self._last_warning: dict[str, float] = {}
+        self.written = 0
+        self.dropped = 0
+
+    # -- application thread --------------------------------------------------
+
+    def submit(self, item: Any) -> bool:
+        """Queue one item; False (and counted) when it had to be dropped."""
+        waiter = _Waiter() if self.config.fsync == "always" else None
+        with self._cond:
+            if len(self._queue) >= self.config.queue_size:
+                self._drop("queue_full", 1)
+                return False
+            self._queue.append((item, waiter))
+            if self._thread is None:
+                self._start()
+            self._cond.notify()
+        if waiter is not None:
+            waiter.done.wait(timeout=30.0)
+            return waiter.ok
+        return True
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (and fsynced unless fsync='never')."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify()
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, seal the segment, stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:
+            self._thread = None
+            self._stopping = False
+
+    def reset_after_fork(self, producer_id: str) -> None:
+        """In a forked child: the parent's thread and file are not ours."""
+        self.producer_id = producer_id
+        self._cond = threading.Condition(threading.Lock())
+        self._queue.clear()
+        self._thread = None
+        self._stopping = False
+        self._fd = None
+        self._path = None
+        self._seq = 0
+        self._segment_no = 0
+
+    # -- writer thread ---------------------------------------------------------
+
+    _busy = False
+
+    def _start(self) -> None:
+        self.config.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="sidecar-spool-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    timeout = self._next_timer()
+                    self._cond.wait(timeout)
+                    if not self._queue:
+                        break
+                batch = list(self._queue)
+                self._queue.clear()
+                stopping = self._stopping
+                self._busy = bool(batch)
+            try:
+                if batch:
+                    self._write_batch(batch)
+                self._timers()
+            except Exception:  # noqa: BLE001 - the writer thread must survive anything
+                self._metrics.internal_errors.labels("spool").inc()
+                self._warn("crash", "spool writer error", exc_info=True)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+            if stopping and not batch:
+                with self._cond:
+                    if self._queue:
+                        continue
+                self._seal()
+                return
+
+    def _next_timer(self) -> float:
+        if self._fd is None:
+            return 1.0
+        waits = [self.config.segment_seconds - (time.monotonic() - self._segment_started)]
+        if self._dirty and self.config.fsync == "interval":
+            waits.append(self.config.fsync_interval - (time.monotonic() - self._last_fsync))
+        return max(min(waits), 0.01)
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        if self._fd is not None and now - self._segment_started >= self.config.segment_seconds:
+            self._seal()
+        elif self._dirty and self.config.fsync == "interval" and now - self._last_fsync >= self.config.fsync_interval:
+            self._fsync()
+
+    def _write_batch(self, batch: list[tuple[Any, _Waiter | None]]) -> None:
+        lines: list[bytes] = []
+        waiters: list[_Waiter] = []
+        for item, waiter in batch:
+            self._seq += 1
+            try:
+                line = self._process(item, self._seq)
+            except Exception:  # noqa: BLE001
+                line = None
+                self._metrics.internal_errors.labels("pipeline").inc()
+                self._warn("pipeline", "could not build an audit record", exc_info=True)
+            if line is None:
+                self._drop("pipeline_failed", 1)
+            else:
+                lines.append(line)
+            if waiter is not None:
+                waiters.append(waiter)
+        ok = self._append(lines) if lines else True
+        if waiters:
+            for w in waiters:
+                w.ok = ok
+                w.done.set()
+
+    def _append(self, lines: list[bytes]) -> bool:
+        if self._over_cap():
+            self._drop("spool_full", len(lines))
+            return False
+        data = b"".join(line + b"\n" for line in lines)
+        try:
+            if self._fd is None or self._segment_size >= self.config.segment_bytes:
+                self._seal()
+                self._open_segment()
+            assert self._fd is not None
+            start = self._segment_size
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            except OSError:
+                # Cut a torn write back so the next record starts on a fresh line.
+                try:
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    self._seal()
+                raise
+            self._segment_size += len(data)
+            self._dirty = True
+            if self.config.fsync == "always":
+                self._fsync()
+        except OSError as exc:
+            self._metrics.spool_write_failures.inc()
+            self._drop("write_failed", len(lines))
+            self._warn("write", f"spool write failed ({exc.strerror or exc}); {len(lines)} records dropped")
+            return False
+        self.written += len(lines)
+        self._metrics.records_spooled.inc(len(lines))
+        self._metrics.spool_bytes.inc(len(data))
+        return True
+
+    def _over_cap(self) -> bool:
+        cap = self.config.max_bytes
+        if not cap:
+            return False
+        now = time.monotonic()
+        if now - self._spool_size_checked > 1.0:
+            self._spool_size_checked = now
+            total = 0
+            try:
+                with os.scandir(self.config.directory) as it:
+                    for entry in it:
+                        if entry.is_file():
+                            total += entry.stat().st_size
+            except OSError:
+                return False
+            self._spool_full = total >= cap
+        return self._spool_full
+
+    def _open_segment(self) -> None:
+        self._segment_no += 1
+        name = f"{self.producer_id}-{self._segment_no:06d}-{int(time.time() * 1000)}{OPEN_SUFFIX}"
+        path = self.config.directory / name
+        self.config.directory.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._path = path
+        self._segment_size = 0
+        self._segment_started = time.monotonic()
+
+    def _fsync(self) -> None:
+        if self._fd is not None and self.config.fsync != "never":
+            os.fsync(self._fd)
+        self._dirty = False
+        self._last_fsync = time.monotonic()
+
+    def _seal(self) -> None:
+        if self._fd is None or self._path is None:
+            return
+        try:
+            if self.config.fsync != "never":
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._path.rename(self._path.with_suffix(SEALED_SUFFIX))
+        except OSError as exc:
+            self._warn("seal", f"could not seal spool segment: {exc}")
+        self._fd = None
+        self._path = None
+        self._dirty = False
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.dropped += n
+        self._metrics.records_dropped.labels(reason).inc(n)
+        self._warn(reason, f"audit records dropped: {reason} ({n})")
+
+    def _warn(self, key: str, message: str, exc_info: bool = False) -> None:
+        """Log a problem at most once per minute per kind: loud, not a flood."""
+        now = time.monotonic()
+        if now - self._last_warning.get(key, -1e9) >= 60.0:
+            self._last_warning[key] = now
+            log.warning(message, exc_info=exc_info)

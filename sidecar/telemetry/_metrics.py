@@ -1,0 +1,104 @@
+"""Prometheus metrics: GenAI client families plus the pipeline's own counters.
+
+The same families and labels are produced by the application (from its calls) and
+by the sidecar (from the records it ships), so dashboards work from either. Labels
+come only from bounded sets: provider, normalised model (capped in number),
+operation, status code, error type. Never a user, a key, a prompt or a URL.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+# OpenTelemetry GenAI advice: 0.01 s doubling to 81.92 s, plus long generations.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+                    120.0, 300.0, 600.0)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16 ... 67108864
+CALL_LABELS = ("provider", "model", "operation", "status_code", "error_type")
+
+_MODEL_CLEAN = re.compile(r"[^a-z0-9._:/-]")
+
+
+class ModelLabels:
+    """Normalises model names and caps how many distinct ones become label values."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str | None) -> str:
+        if not model:
+            return "unknown"
+        name = _MODEL_CLEAN.sub("_", model.lower()[:64])
+        if name in self._seen:
+            return name
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                return "other"
+            self._seen.add(name)
+        return name
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None, *, max_models: int = 50) -> None:
+        reg = registry if registry is not None else REGISTRY
+        self.registry = reg
+        self.model_label = ModelLabels(max_models)
+        self.duration = Histogram(
+            "gen_ai_client_operation_duration", "GenAI operation duration (to the end of the body).",
+            CALL_LABELS, unit="seconds", buckets=DURATION_BUCKETS, registry=reg)
+        self.tokens = Histogram(
+            "gen_ai_client_token_usage", "Tokens used per call, by gen_ai.token.type.",
+            ("provider", "model", "operation", "token_type"), buckets=TOKEN_BUCKETS, registry=reg)
+        self.ttfc = Histogram(
+            "gen_ai_client_operation_time_to_first_chunk", "Time to the first chunk of a streamed response.",
+            ("provider", "model", "operation"), unit="seconds", buckets=DURATION_BUCKETS, registry=reg)
+        self.requests = Counter(
+            "llm_requests", "Model calls by provider, model, operation, status code and error type.",
+            CALL_LABELS, registry=reg)
+        self.records_spooled = Counter("sidecar_records_spooled", "Audit records written to the spool.",
+                                       registry=reg)
+        self.spool_bytes = Counter("sidecar_spool_written_bytes", "Bytes written to the spool.", registry=reg)
+        self.spool_write_failures = Counter("sidecar_spool_write_failures", "Spool writes that failed (e.g. disk "
+                                            "full); their records are counted as dropped too.", registry=reg)
+        self.records_dropped = Counter("sidecar_records_dropped", "Audit records lost before the spool, by reason.",
+                                       ("reason",), registry=reg)
+        self.internal_errors = Counter("sidecar_internal_errors", "Exceptions caught inside the sidecar, by stage.",
+                                       ("stage",), registry=reg)
+        self.redaction_failures = Counter("sidecar_redaction_failures", "Contents withheld because redaction "
+                                          "failed (fail closed).", registry=reg)
+        self.redactions = Counter("sidecar_redactions", "Values masked, by type.", ("type",), registry=reg)
+        # Pre-initialise the common codes so rate() sees the first error (REFERENCE: promtool notes).
+        for stage in ("capture", "pipeline", "spool"):
+            self.internal_errors.labels(stage)
+        for reason in ("queue_full", "spool_full", "write_failed", "pipeline_failed"):
+            self.records_dropped.labels(reason)
+
+    def observe_call(self, doc: dict[str, Any]) -> None:
+        """Update the call families from one record document."""
+        provider = doc.get("gen_ai.provider.name") or "unknown"
+        model = self.model_label(doc.get("gen_ai.request.model") or doc.get("gen_ai.response.model"))
+        operation = doc.get("gen_ai.operation.name") or "unknown"
+        status = doc.get("http.response.status_code")
+        status_code = str(status) if status is not None else "none"
+        error_type = doc.get("error.type") or ""
+        if error_type and not error_type.isdigit():
+            error_type = error_type.rsplit(".", 1)[-1][:60]
+        self.requests.labels(provider, model, operation, status_code, error_type).inc()
+        duration = doc.get("event.duration")
+        if isinstance(duration, int):
+            self.duration.labels(provider, model, operation, status_code, error_type).observe(duration / 1e9)
+        for key, kind in (("gen_ai.usage.input_tokens", "input"), ("gen_ai.usage.output_tokens", "output")):
+            value = doc.get(key)
+            if isinstance(value, int):
+                self.tokens.labels(provider, model, operation, kind).observe(value)
+        ttfc = doc.get("gen_ai.response.time_to_first_chunk")
+        if isinstance(ttfc, float) and doc.get("gen_ai.request.stream"):
+            self.ttfc.labels(provider, model, operation).observe(ttfc)
+        for kind, count in (doc.get("sidecar.redaction.counts") or {}).items():
+            self.redactions.labels(kind).inc(count)
