@@ -263,6 +263,10 @@ class RecordBuilder:
             error_type = str(cap.status_code)
         elif cap.stream_outcome == "error":
             error_type = "stream_error"
+        outcome = cap.stream_outcome
+        if outcome == "closed_early" and f.get("response_finish_reasons"):
+            # SDKs close the response as soon as they read the end marker; the generation did finish.
+            outcome = "completed"
         duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
         ttfc = None
         if tee is not None and tee.first_at is not None and (cap.streamed or f.get("request_stream")):
@@ -296,7 +300,7 @@ class RecordBuilder:
             request_bytes=cap.request_size,
             response_bytes=tee.size if tee is not None else None,
             response_content_encoding=encoding or None,
-            stream_outcome=cap.stream_outcome if cap.streamed else None,
+            stream_outcome=outcome if cap.streamed else None,
             time_to_first_chunk=ttfc,
             content_note=",".join(notes) or (None if s.capture_content else "capture_off"),
             redaction_counts=counts or None,

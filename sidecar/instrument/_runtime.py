@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import time
+import weakref
 from typing import Any
 
 from sidecar._config import Settings
@@ -20,15 +21,18 @@ from sidecar.telemetry import Metrics, apply_to_span, span_name
 
 log = logging.getLogger("sidecar")
 
-_metrics_by_registry: dict[int, Metrics] = {}
+_metrics_by_registry: weakref.WeakKeyDictionary[Any, Metrics] = weakref.WeakKeyDictionary()
 
 
 def metrics_for(registry: Any, max_models: int) -> Metrics:
     """One Metrics per registry: instrument/uninstrument cycles must not register families twice."""
-    key = id(registry)
-    if key not in _metrics_by_registry:
-        _metrics_by_registry[key] = Metrics(registry, max_models=max_models)
-    return _metrics_by_registry[key]
+    from prometheus_client import REGISTRY
+
+    key = REGISTRY if registry is None else registry
+    metrics = _metrics_by_registry.get(key)
+    if metrics is None:
+        metrics = _metrics_by_registry[key] = Metrics(key, max_models=max_models)
+    return metrics
 
 
 def new_producer_id() -> str:

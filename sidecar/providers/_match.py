@@ -152,7 +152,7 @@ class EndpointMatcher:
             return Endpoint(provider=provider or "unknown", api_format="unknown", operation=None)
         api_format, operation, model, stream, weak = shape
         if provider is None:
-            provider = _FORMAT_PROVIDER[api_format]
+            provider = "azure.ai.openai" if "/openai/deployments/" in path else _FORMAT_PROVIDER[api_format]
         elif provider == "azure.ai.openai" or listed is not None:
             weak = False
         return Endpoint(provider, api_format, operation, model, stream, weak and listed is None)

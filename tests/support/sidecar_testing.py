@@ -1,0 +1,39 @@
+"""Helpers for tests: read a spool, look at metrics."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+import sidecar
+
+HMAC_KEY = "test-key-" + "0" * 32
+
+
+def read_spool(spool: pathlib.Path) -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(spool.glob("*.jsonl")) + sorted(spool.glob("*.open")):
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                docs.append(json.loads(line))
+    return docs
+
+
+@dataclass
+class Instrumented:
+    spool: pathlib.Path
+    registry: CollectorRegistry
+    spans: InMemorySpanExporter
+
+    def records(self) -> list[dict[str, Any]]:
+        assert sidecar.flush(10), "spool writer did not flush in time"
+        return read_spool(self.spool)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        value = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
