@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR := .demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit integration es-up es-down bench clean
+.PHONY: demo test lint system-deps es-up es-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,27 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sidecar tests bench examples
 	$(VENV)/bin/mypy
 
-test: lint
-	$(PY) -m pytest -q tests
+# Debian packages the tests need (Maven and unzip fetch the Elasticsearch test server).
+system-deps:
+	@missing=""; for c in mvn:maven unzip:unzip; do command -v $${c%%:*} >/dev/null || missing="$$missing $${c#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+es-up: system-deps
+	bash scripts/elasticsearch.sh up
+
+es-down:
+	bash scripts/elasticsearch.sh down
+
+# The whole suite against a real Elasticsearch started here (and stopped after, pass or fail).
+test: lint system-deps
+	@set -e; url=$$(bash scripts/elasticsearch.sh up | tail -n 1); \
+	status=0; SIDECAR_TEST_ES_URL=$$url $(PY) -m pytest -q tests || status=$$?; \
+	bash scripts/elasticsearch.sh down >/dev/null 2>&1 || true; \
+	exit $$status
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'

@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "support"))
 
-import sidecar  # noqa: E402
+import sidecar
 
 sidecar.instrument()
 

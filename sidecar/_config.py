@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     spool_segment_seconds: float = Field(default=30.0, gt=0, description="Rotate a non-empty segment at this age.")
     spool_queue_size: int = Field(default=10_000, ge=1, description="Records waiting for the writer before drops.")
     spool_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=0,
-                                 description="Stop writing (and count drops) when the spool holds this much; 0 = no cap.")
+                                 description="Stop writing (count drops) at this spool size; 0 = no cap.")
     capture_content: bool = Field(default=True, description="Store redacted request/response content.")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0,
                                 description="Bytes of each body kept for parsing and content (the seed's 10 MB cap).")
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     store_path: pathlib.Path | None = Field(default=None,
                                             description="Embedded store file (default: audit.db in state_dir).")
     state_dir: pathlib.Path | None = Field(default=None,
-                                           description="Sidecar checkpoints and dead letters (default: spool_dir/.sidecar).")
+                                           description="Checkpoints, dead letters (default: spool_dir/.sidecar).")
     index_prefix: str = Field(default="llm-audit", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$",
                               description="Prefix of the daily indices.")
     retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, description="Days records are kept (at least 90).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 import zlib
 from typing import Any
@@ -78,6 +79,26 @@ def maybe_json(text: str | None) -> Any:
         return None
 
 
+_SALVAGE = (
+    ("request_model", re.compile(rb'"model"\s{0,4}:\s{0,4}"([^"\\]{1,200})"'), lambda b: b.decode("utf-8", "replace")),
+    ("request_stream", re.compile(rb'"stream"\s{0,4}:\s{0,4}(true|false)'), lambda b: b == b"true"),
+    ("request_max_tokens", re.compile(rb'"max_(?:completion_)?tokens"\s{0,4}:\s{0,4}(\d{1,9})'), lambda b: int(b)),
+)
+
+
+def salvage_request_fields(head: bytes, tail: bytes) -> dict[str, Any]:
+    """A request body over the cap cannot be parsed; its top-level model and stream flag are still
+    findable in the bytes kept from its start and its end (SDKs put them at one or the other)."""
+    out: dict[str, Any] = {}
+    for name, pattern, convert in _SALVAGE:
+        for part in (head[:65536], tail):
+            m = pattern.search(part)
+            if m:
+                out[name] = convert(m.group(1))
+                break
+    return out
+
+
 def header(headers: list[tuple[str, str]], name: str) -> str | None:
     for k, v in headers:
         if k == name:
@@ -138,7 +159,7 @@ class RecordBuilder:
                 out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             else:
                 out, summary = self.redactor.redact_text(text[: limit + _REDACT_MARGIN])
-        except Exception:  # noqa: BLE001 - any failure withholds the content
+        except Exception:  # any failure withholds the content
             self.redaction_failures += 1
             counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
             return REDACTION_FAILED, False
@@ -152,7 +173,7 @@ class RecordBuilder:
             return None
         try:
             out, summary = self.redactor.redact_text(text[:4096])
-        except Exception:  # noqa: BLE001
+        except Exception:  # never store an unredacted URL
             self.redaction_failures += 1
             return REDACTION_FAILED
         for k, v in summary.items():
@@ -170,15 +191,20 @@ class RecordBuilder:
 
         # request
         req_bytes = cap.request_body
+        req_tail = cap.request_tail
         if req_bytes is None and cap.request_tee is not None:
             req_bytes = cap.request_tee.head_bytes()
             cap.request_size = cap.request_tee.size
             cap.request_truncated = cap.request_tee.truncated
+            req_tail = cap.request_tee.tail_bytes() if cap.request_tee.truncated else None
         req_text, note = to_text(req_bytes or b"")
         if note:
             notes.append("request_" + note)
         req_json = maybe_json(req_text) if not cap.request_truncated else None
-        f.update(parse_request(ep.api_format, req_json))
+        if req_json is None and cap.request_truncated:
+            f.update(salvage_request_fields(req_bytes or b"", req_tail or b""))
+        else:
+            f.update(parse_request(ep.api_format, req_json))
         body_user = f.pop("body_user", None)
         if ep.path_model and not f.get("request_model"):
             f["request_model"] = ep.path_model
@@ -234,10 +260,10 @@ class RecordBuilder:
             f["credential_fingerprint"] = self.redactor.fingerprint(secret)
             f["credential_location"] = where
         try:
-            url, summary = self.redactor.redact_url(cap.url)
-            for k, v in summary.items():
+            url, url_counts = self.redactor.redact_url(cap.url)
+            for k, v in url_counts.items():
                 counts[k] = counts.get(k, 0) + v
-        except Exception:  # noqa: BLE001 - never store an unredacted URL
+        except Exception:
             url = f"{urlsplit(cap.url).scheme}://{cap.host}{cap.path}"
             self.redaction_failures += 1
 

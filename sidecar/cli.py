@@ -59,12 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _make_sink(settings: Settings) -> Any:
+def _make_sink(settings: Settings, once: bool) -> Any:
     if settings.elasticsearch_url:
         from sidecar.ship._elasticsearch import ElasticsearchSink
 
         return ElasticsearchSink(
             settings.elasticsearch_url, index_prefix=settings.index_prefix,
+            max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
             api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
             password=settings.elasticsearch_password,
             ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
@@ -102,19 +103,28 @@ def cmd_run(settings: Settings, once: bool) -> int:
     from sidecar.ship import Shipper
     from sidecar.spool import SpoolReader
 
-    sink = _make_sink(settings)
-    sink.open()
+    sink = _make_sink(settings, once)
     reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
     shipper = Shipper(reader, sink, batch_size=settings.batch_size)
     stop = threading.Event()
     if once:
-        shipper.ship_available(stop)
-        sink.close()
+        try:
+            sink.open()
+            shipper.ship_available(stop)
+        except Exception as exc:
+            print(f"sidecar: shipping failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sink.close()
         s = shipper.stats
         print(f"shipped to {sink.name}: {s.stored} stored, {s.duplicates} already present, "
               f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
         left = reader.pending_bytes()
         return 0 if not reader.segments() or left == 0 else 1
+    try:
+        sink.open()
+    except Exception as exc:
+        log.warning("sink not ready yet (%s); retrying while shipping", exc)
     from prometheus_client import REGISTRY
 
     host, _, port = settings.listen.rpartition(":")
@@ -150,7 +160,8 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     if args.summary:
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for d in docs:
-            counts[(d.get("gen_ai.provider.name", "?"), str(d.get("http.response.status_code", d.get("error.type"))))] += 1
+            outcome = str(d.get("http.response.status_code", d.get("error.type")))
+            counts[(d.get("gen_ai.provider.name", "?"), outcome)] += 1
         for (provider, status), n in sorted(counts.items()):
             print(f"{provider:<16} {status:<8} {n}")
         return 0

@@ -53,7 +53,7 @@ class AuditRecord(BaseModel):
         "sidecar.credential.location", "keyword", "Where the key was sent: header or query."
     )
     provider: str | None = _f("gen_ai.provider.name", "keyword", "Model provider (OpenTelemetry GenAI names).")
-    api_format: str | None = _f("sidecar.api_format", "keyword", "Wire format: openai, anthropic, gemini, palm, ollama.")
+    api_format: str | None = _f("sidecar.api_format", "keyword", "Wire format: openai, anthropic, gemini, palm, ollama")
     operation: str | None = _f("gen_ai.operation.name", "keyword", "chat, text_completion, embeddings, ...")
     request_model: str | None = _f("gen_ai.request.model", "keyword", "Model asked for.")
     request_max_tokens: int | None = _f("gen_ai.request.max_tokens", "long", "Output token limit asked for.")

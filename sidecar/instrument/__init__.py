@@ -109,8 +109,9 @@ def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: 
             except ImportError:
                 continue
             otel = _otel_instrumentor(name)
-            was_active = bool(otel is not None and otel.is_instrumented_by_opentelemetry)
-            if was_active:
+            was_active = False
+            if otel is not None and otel.is_instrumented_by_opentelemetry:
+                was_active = True
                 otel.uninstrument()
             _patch(name, module)
             if otel is not None:

@@ -81,6 +81,7 @@ class CallCapture:
     request_body: bytes | None = None
     request_size: int | None = None
     request_truncated: bool = False
+    request_tail: bytes | None = None  # last bytes of a body over the cap
     request_tee: BodyTee | None = None  # a streamed request body, observed as it is sent
     status_code: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)

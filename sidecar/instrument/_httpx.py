@@ -34,7 +34,7 @@ def _start(module_name: str, request: Any) -> tuple[Runtime, CallCapture] | None
             return None
         cap.span = open_span()
         return rt, cap
-    except Exception:  # noqa: BLE001 - our problem, never the application's
+    except Exception:  # our problem, never the application's
         _state.internal_error("capture")
         return None
 
@@ -54,7 +54,7 @@ def _on_failure(rt: Runtime, cap: CallCapture, exc: BaseException) -> None:
     try:
         rt.name_failed_span(cap)
         cap.finish(rt.complete, exception=exc)
-    except Exception:  # noqa: BLE001
+    except Exception:
         _state.internal_error("capture")
 
 
@@ -160,7 +160,7 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
 
     def handle_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                        kwargs: dict[str, Any]) -> Any:
-        request = args[0] if args else kwargs.get("request")
+        request: Any = args[0] if args else kwargs["request"]
         started = _start(module_name, request)
         if started is None:
             return wrapped(*args, **kwargs)
@@ -168,7 +168,7 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         if cap.request_tee is not None:
             try:
                 request.stream = tee_req(request.stream, cap.request_tee)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 _state.internal_error("capture")
         try:
             response = wrapped(*args, **kwargs)
@@ -178,13 +178,13 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         try:
             response.stream = observed(response.stream, cap, rt.complete)
             _on_response(rt, cap, response)
-        except Exception:  # noqa: BLE001
+        except Exception:
             _state.internal_error("capture")
         return response
 
     async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                                    kwargs: dict[str, Any]) -> Any:
-        request = args[0] if args else kwargs.get("request")
+        request: Any = args[0] if args else kwargs["request"]
         started = _start(module_name, request)
         if started is None:
             return await wrapped(*args, **kwargs)
@@ -192,7 +192,7 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         if cap.request_tee is not None:
             try:
                 request.stream = tee_req_async(request.stream, cap.request_tee)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 _state.internal_error("capture")
         try:
             response = await wrapped(*args, **kwargs)
@@ -202,7 +202,7 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         try:
             response.stream = observed_async(response.stream, cap, rt.complete)
             _on_response(rt, cap, response)
-        except Exception:  # noqa: BLE001
+        except Exception:
             _state.internal_error("capture")
         return response
 

@@ -88,7 +88,7 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
                     cap.request_tee = None
                     cap.request_size = 0
                 cap.span = open_span()
-        except Exception:  # noqa: BLE001
+        except Exception:
             _state.internal_error("capture")
             cap = None
         if cap is None:
@@ -114,7 +114,7 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
                 if cap.response is not None:
                     cap.response.add(response.content or b"")
                 cap.finish(rt.complete, outcome="completed")
-        except Exception:  # noqa: BLE001
+        except Exception:
             _state.internal_error("capture")
             cap.finish(rt.complete)
         return response

@@ -13,7 +13,7 @@ from typing import Any
 from sidecar._config import Settings
 from sidecar._context import current_user
 from sidecar._pipeline import RecordBuilder
-from sidecar.instrument._capture import BodyTee, CallCapture
+from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
 from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, load_or_create_key, parse_rules
 from sidecar.spool import SpoolConfig, SpoolWriter
@@ -85,6 +85,7 @@ class Runtime:
             cap.request_size = len(body)
             if len(body) > self.cap:
                 cap.request_body = body[: self.cap]
+                cap.request_tail = body[-TAIL_BYTES:]
                 cap.request_truncated = True
             else:
                 cap.request_body = body
@@ -131,7 +132,7 @@ class Runtime:
             end_ns = cap.start_ns + (record.event_duration or 0)
             try:
                 apply_to_span(cap.span, doc, end_time_ns=end_ns)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()
         self.metrics.observe_call(doc)
         failures = self.builder.redaction_failures

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.util.types import Attributes
 
 
 class _Slot:
@@ -53,14 +55,27 @@ class DeferringTracer(trace.Tracer):
     def start_span(self, *args: Any, **kwargs: Any) -> Span:
         return self._tracer.start_span(*args, **kwargs)
 
-    @contextmanager  # type: ignore[override]
-    def start_as_current_span(self, name: str, *args: Any, end_on_exit: bool = True,
-                              **kwargs: Any) -> Iterator[Span]:
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
         slot: _Slot | None = None
         try:
             # The inner manager records an exception on the span and sets its status; we end
             # the span only after it has done so, and only if nobody claimed it.
-            with self._tracer.start_as_current_span(name, *args, end_on_exit=False, **kwargs) as span:
+            with self._tracer.start_as_current_span(
+                name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception,
+                end_on_exit=False,
+            ) as span:
                 slot = _Slot(span)
                 token = _current_slot.set(slot)
                 try:

@@ -64,7 +64,7 @@ class Shipper:
         while not stop.is_set():
             try:
                 handled = self.ship_available(stop)
-            except Exception:  # noqa: BLE001 - keep turning; the error is logged and retried
+            except Exception:  # keep turning; the error is logged and retried
                 log.exception("shipping failed; retrying")
                 handled = 0
             if not handled:

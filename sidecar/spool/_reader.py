@@ -8,6 +8,7 @@ last batch, which the sinks deduplicate by record id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -110,10 +111,8 @@ class SpoolReader:
     def pending_bytes(self) -> int:
         total = 0
         for stem, path, _ in self.segments():
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += path.stat().st_size - self.checkpoint.offsets.get(stem, 0)
-            except FileNotFoundError:
-                pass
         return max(total, 0)
 
     def next_batch(self, max_records: int, max_bytes: int = 8 * 1024 * 1024) -> SegmentBatch | None:
@@ -130,7 +129,10 @@ class SpoolReader:
                     data = fh.read(min(size - start, max_bytes))
             except FileNotFoundError:  # renamed from .open to .jsonl meanwhile: seen on the next pass
                 continue
-            return self._parse(stem, path, sealed, start, size, data, max_records)
+            batch = self._parse(stem, path, sealed, start, size, data, max_records)
+            if batch.end == start and not batch.finished:
+                continue  # only a line still being written: nothing to ship here yet
+            return batch
         return None
 
     def _parse(self, stem: str, path: pathlib.Path, sealed: bool, start: int, size: int, data: bytes,
@@ -166,10 +168,7 @@ class SpoolReader:
     def commit(self, batch: SegmentBatch) -> None:
         """The sink acknowledged ``batch``: move the checkpoint; delete the segment once fully shipped."""
         if batch.finished:
-            try:
-                batch.path.unlink()
-            except FileNotFoundError:
-                pass
+            batch.path.unlink(missing_ok=True)
             self.checkpoint.offsets.pop(batch.segment, None)
         else:
             self.checkpoint.offsets[batch.segment] = batch.end

@@ -152,7 +152,7 @@ class SpoolWriter:
                 if batch:
                     self._write_batch(batch)
                 self._timers()
-            except Exception:  # noqa: BLE001 - the writer thread must survive anything
+            except Exception:  # the writer thread must survive anything
                 self._metrics.internal_errors.labels("spool").inc()
                 self._warn("crash", "spool writer error", exc_info=True)
             finally:
@@ -188,7 +188,7 @@ class SpoolWriter:
             self._seq += 1
             try:
                 line = self._process(item, self._seq)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 line = None
                 self._metrics.internal_errors.labels("pipeline").inc()
                 self._warn("pipeline", "could not build an audit record", exc_info=True)
@@ -198,7 +198,18 @@ class SpoolWriter:
                 lines.append(line)
             if waiter is not None:
                 waiters.append(waiter)
-        ok = self._append(lines) if lines else True
+        ok = True
+        chunk: list[bytes] = []
+        room = self.config.segment_bytes - self._segment_size if self._fd is not None else self.config.segment_bytes
+        for line in lines:  # cut the batch where the segment reaches its size
+            if chunk and room - len(line) - 1 < 0:
+                ok = self._append(chunk) and ok
+                self._seal()
+                chunk, room = [], self.config.segment_bytes
+            chunk.append(line)
+            room -= len(line) + 1
+        if chunk:
+            ok = self._append(chunk) and ok
         if waiters:
             for w in waiters:
                 w.ok = ok

@@ -199,9 +199,9 @@ class Handler(BaseHTTPRequestHandler):
                     yield b"data: " + json.dumps({"id": "chatcmpl-s1", "object": "chat.completion.chunk",
                                                   "created": 1, "model": model + "-2024",
                                                   "choices": [choice]}).encode() + b"\n\n"
+                stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
                 yield b"data: " + json.dumps({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "created": 1,
-                                              "model": model + "-2024", "choices": [
-                                                  {"index": 0, "delta": {}, "finish_reason": "stop"}]}).encode() + b"\n\n"
+                                              "model": model + "-2024", "choices": [stop]}).encode() + b"\n\n"
                 yield b"data: " + json.dumps({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "created": 1,
                                               "model": model + "-2024", "choices": [],
                                               "usage": usage}).encode() + b"\n\n"

@@ -1,0 +1,412 @@
+"""Built-in detection rules and the validators that confirm numeric candidates.
+
+Every pattern here is compiled in ASCII mode (so ``\\b``, ``\\w`` and ``\\d`` never match
+Chinese or other non-ASCII characters, and a secret glued to Chinese text is still found)
+and uses bounded quantifiers only.  Each pattern starts with a negative look-behind on the
+characters its first run consumes, so two scans never overlap and matching is linear in the
+length of the input.
+
+A rule may name a capture group ``secret``: only that group is replaced (for example the
+credential after ``Bearer``), the rest of the match is kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["BUILTIN_RULES", "IP_RULES", "NUMERIC_LITERALS", "VALIDATORS", "Rule", "iban_ok", "luhn_ok"]
+
+Validator = Callable[[str], bool]
+
+_DIGITS: tuple[str, ...] = tuple("0123456789")
+#: Built-in rules with these literals are numeric: gated together on "seven digits close together".
+NUMERIC_LITERALS = _DIGITS
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One detector.
+
+    ``name`` is the upper-case type used in placeholders (``<NAME:hmac8>``); ``pattern`` is
+    regex source compiled with the ASCII flag (bounded quantifiers only: ``*``, ``+`` and
+    ``{n,}`` are rejected for user rules); ``validator`` confirms a candidate (the text that
+    will be masked) before it is masked; ``literals`` are cheap pre-filter strings: the rule
+    runs only if at least one of them occurs in the text (case-sensitive; empty = always run).
+    """
+
+    name: str
+    pattern: str
+    validator: Validator | None = None
+    literals: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# validators (pure functions of the candidate text; facts cited from the public standards)
+# ---------------------------------------------------------------------------------------------
+
+
+def _only_digits(value: str) -> str:
+    return "".join(c for c in value if "0" <= c <= "9")
+
+
+def luhn_ok(value: str) -> bool:
+    """Luhn (mod 10) check over the digits of ``value`` (separators ignored)."""
+    digits = _only_digits(value)
+    if not digits:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# Issuer prefixes of the card networks whose numbers are 13-19 digits (Visa 4, Mastercard
+# 51-55 / 2221-2720, Amex 34 37, Diners 30 36 38 39, Discover 6011 64 65, JCB 35 and the old
+# 15-digit 1800 / 2131, UnionPay 62, Maestro 50 56-69).  Numbers starting 0, 7, 8 or 9 (and
+# most starting 1) are order numbers, timestamps and ids far more often than cards.
+def _card_prefix_ok(digits: str) -> bool:
+    first = digits[0]
+    if first in "3456":
+        return True
+    if first == "2":
+        return "2221" <= digits[:4] <= "2720" or digits.startswith("2131")
+    return digits.startswith("1800")
+
+
+def card_ok(value: str) -> bool:
+    """Payment card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit."""
+    digits = _only_digits(value)
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
+        return False
+    return _card_prefix_ok(digits) and luhn_ok(digits)
+
+
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CN_ID_CHECK = "10X98765432"
+
+
+# Province-level codes that open a Chinese administrative division code (GB/T 2260).
+_CN_PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+    "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+})  # fmt: skip
+
+
+def cn_id_ok(value: str) -> bool:
+    """Chinese resident identity number (GB 11643): 18 chars, ISO 7064 MOD 11-2 check char."""
+    if len(value) != 18 or not value[:17].isdigit() or value[:2] not in _CN_PROVINCES:
+        return False
+    total = sum((ord(c) - 48) * w for c, w in zip(value[:17], _CN_ID_WEIGHTS, strict=True))
+    return _CN_ID_CHECK[total % 11] == value[17].upper()
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I O Z S V
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def cn_uscc_ok(value: str) -> bool:
+    """Chinese unified social credit code (GB 32100): 18 chars, MOD 31 check char."""
+    if len(value) != 18 or (value[2:4] not in _CN_PROVINCES and value[2:4] != "10"):
+        return False
+    total = 0
+    for ch, w in zip(value[:17], _USCC_WEIGHTS, strict=True):
+        idx = _USCC_ALPHABET.find(ch)
+        if idx < 0:
+            return False
+        total += idx * w
+    return _USCC_ALPHABET[(31 - total % 31) % 31] == value[17]
+
+
+def us_ssn_ok(value: str) -> bool:
+    """US SSN: area not 000, 666 or 900-999; group not 00; serial not 0000."""
+    digits = _only_digits(value)
+    if len(digits) != 9:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return len(set(digits)) > 1
+
+
+# Lengths of IBANs by country (ISO 13616 registry); unknown countries fall back to 15-34.
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_ok(value: str) -> bool:
+    """IBAN: country length (when known) and the ISO 7064 mod 97 check (remainder 1)."""
+    compact = value.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():
+        return False
+    expected = _IBAN_LENGTHS.get(compact[:2])
+    if expected is not None and expected != len(compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def _has_entropy(value: str) -> bool:
+    """A random token (not a word or kebab-case slug): it has a digit or an upper-case letter."""
+    return any(c.isdigit() or c.isupper() for c in value)
+
+
+def _mixed_token(value: str) -> bool:
+    """A credential-looking token: a digit or punctuation, or at least two inner capitals."""
+    if any(c.isdigit() or c in "._~+/=-" for c in value):
+        return True
+    return sum(1 for c in value[1:] if c.isupper()) >= 2
+
+
+def _basic_ok(value: str) -> bool:
+    """``Basic`` credentials: base64 of ``user:password``."""
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in raw
+
+
+def _assignment_ok(value: str) -> bool:
+    low = value.lower()
+    return low not in {"true", "false", "null", "none", "undefined", "required", "optional", "string"}
+
+
+def _ipv6_ok(value: str) -> bool:
+    if sum(1 for c in value if c != ":") < 2:
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _phone_nanp_ok(value: str) -> bool:
+    for mark in ("x", "e", "#"):  # drop an extension (x123, ext. 123, #123)
+        value = value.split(mark, 1)[0]
+    digits = _only_digits(value)
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    elif len(digits) == 13 and digits.startswith("001"):
+        digits = digits[3:]
+    if len(digits) != 10 or digits[0] in "01" or digits[3] in "01":
+        return False
+    return digits[1:3] != "11" and digits[4:6] != "11" and len(set(digits)) > 2
+
+
+def _e164_ok(value: str) -> bool:
+    digits = _only_digits(value)
+    return 8 <= len(digits) <= 15 and len(set(digits)) > 2
+
+
+#: Validators by the name users give in ``SIDECAR_REDACT_RULES`` (``"validator": "luhn"``).
+VALIDATORS: dict[str, Validator] = {
+    "luhn": luhn_ok,
+    "card": card_ok,
+    "cn_id": cn_id_ok,
+    "cn_uscc": cn_uscc_ok,
+    "us_ssn": us_ssn_ok,
+    "iban": iban_ok,
+    "entropy": _has_entropy,
+}
+
+# ---------------------------------------------------------------------------------------------
+# the rules, in priority order (when two matches cover the same text, the longer wins, then
+# the earlier rule in this list)
+# ---------------------------------------------------------------------------------------------
+
+_B62 = "A-Za-z0-9"
+_B64URL = "A-Za-z0-9_-"
+_NB = "(?<![A-Za-z0-9_-])"  # not glued to another token character (Chinese is fine: ASCII mode)
+_NA = "(?![A-Za-z0-9_-])"
+_ND = "(?<![0-9A-Za-z])"  # numeric candidates: no digit or ASCII letter on either side
+_NDA = "(?![0-9A-Za-z])"
+_NANP_EXT = r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
+
+_PRIVATE_KEY = Rule(
+    "PRIVATE_KEY",
+    # header, a bounded body (base64, PEM headers, escaped newlines; a lone '-' is fine but never
+    # the five of the footer), then the footer if present: an unterminated block is still masked.
+    r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[A-Za-z0-9+/=\s:,.()\\]|-(?!----)){0,16384}"
+    r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
+    literals=("PRIVATE KEY",),
+)
+
+BUILTIN_RULES: tuple[Rule, ...] = (
+    _PRIVATE_KEY,
+    Rule("ANTHROPIC_KEY", _NB + rf"sk-ant-[{_B64URL}]{{20,300}}" + _NA, literals=("sk-",)),
+    Rule(
+        "OPENAI_KEY",
+        _NB + rf"sk-(?:proj|svcacct|admin|None)-[{_B64URL}]{{20,300}}" + _NA,
+        literals=("sk-",),
+    ),
+    Rule("OPENAI_KEY", _NB + rf"sk-[{_B62}]{{16,64}}T3BlbkFJ[{_B62}]{{16,64}}" + _NA, literals=("sk-",)),
+    Rule("GOOGLE_API_KEY", _NB + rf"AIza[{_B64URL}]{{35}}" + _NA, literals=("AIza",)),
+    Rule("AWS_ACCESS_KEY", "(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
+         literals=()),
+    Rule("GITHUB_TOKEN", _NB + rf"(?:ghp|gho|ghu|ghs|ghr)_[{_B62}]{{36,251}}" + _NA,
+         literals=("gh",)),
+    Rule("GITHUB_TOKEN", _NB + r"github_pat_[A-Za-z0-9_]{22,251}" + _NA, literals=("hub_pat_",)),
+    Rule("HF_TOKEN", _NB + rf"hf_[{_B62}]{{30,64}}" + _NA, _has_entropy, literals=("hf_",)),
+    Rule("SLACK_TOKEN", _NB + r"xox[abposre]-[A-Za-z0-9-]{10,250}" + _NA, _has_entropy, literals=("xox",)),
+    Rule("SLACK_TOKEN", _NB + r"xapp-[0-9]-[A-Za-z0-9-]{10,250}" + _NA, literals=("xapp-",)),
+    Rule("SLACK_WEBHOOK", r"hooks\.slack\.com/services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{16,40}",
+         literals=("hooks.slack",)),
+    Rule("STRIPE_KEY", _NB + rf"(?:sk|rk)_(?:live|test)_[{_B62}]{{16,250}}" + _NA, literals=("k_live_", "k_test_")),
+    Rule("STRIPE_KEY", _NB + rf"whsec_[{_B62}]{{24,250}}" + _NA, literals=("whsec_",)),
+    Rule(
+        "JWT",
+        _NB + rf"eyJ[{_B64URL}]{{5,4096}}\.[{_B64URL}]{{2,16384}}\.[{_B64URL}]{{0,4096}}" + _NA,
+        literals=("eyJ",),
+    ),
+    # generic sk- keys (OpenAI legacy without marker, DeepSeek, Moonshot and other compatible APIs)
+    Rule("API_KEY", _NB + rf"sk-[{_B64URL}]{{20,300}}" + _NA, _has_entropy, literals=("sk-",)),
+    Rule(
+        "URL_CREDENTIALS",
+        r"://(?P<secret>[A-Za-z0-9._~%!$&'()*+,;=-]{1,256}:[A-Za-z0-9._~%!$&()*+,;=:\[\]^`{|}-]{1,256})@",
+        literals=("://",),
+    ),
+    Rule(
+        "AUTH",
+        r"(?<![A-Za-z0-9])(?:Bearer|bearer|BEARER)[ ]{1,4}(?P<secret>[A-Za-z0-9._~+/-]{12,8192}={0,2})"
+        r"(?![A-Za-z0-9._~+/=-])",
+        _mixed_token,
+        literals=("earer", "EARER"),
+    ),
+    Rule(
+        "AUTH",
+        r"(?<![A-Za-z0-9])(?:Basic|basic|BASIC)[ ]{1,4}(?P<secret>[A-Za-z0-9+/]{4,4096}={0,2})(?![A-Za-z0-9+/=])",
+        _basic_ok,
+        literals=("asic", "ASIC"),
+    ),
+    # key = value / "key": "value" assignments of secrets in pasted configs, env files, logs
+    Rule(
+        "SECRET",
+        # found from the ':' or '=' (fast to scan for), the key name checked by a look-behind
+        r"(?<=(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
+        r"|private[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret)(?:\\?[\"'])?[ \t]{0,3})"
+        r"[:=][ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})",
+        _assignment_ok,
+        literals=("ass", "Pass", "PASS", "wd", "WD", "ecret", "ECRET", "key", "Key", "KEY", "oken", "OKEN"),
+    ),
+    Rule(
+        "EMAIL",
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}"
+        r"(?![A-Za-z0-9-])",
+        literals=("@",),
+    ),
+    # Numeric rules check "no digit or letter before" with a trailing fixed-width look-behind where
+    # the length is fixed: the regex module scans a plain character class much faster than a
+    # pattern that opens with a look-behind.
+    Rule(
+        "CN_ID",
+        r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+        r"(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
+        cn_id_ok,
+        literals=_DIGITS,
+    ),
+    # unified social credit codes whose registering authority is a digit, then A / N / Y (split:
+    # a first class holding letters is 3x slower to scan for)
+    Rule(
+        "CN_USCC",
+        r"[1-9][1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
+        cn_uscc_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "CN_USCC",
+        r"[ANY][1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
+        cn_uscc_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "IBAN",
+        r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
+        iban_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "CREDIT_CARD",
+        r"[2-6](?<![0-9A-Za-z.,-][2-6])(?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])",
+        card_ok,
+        literals=_DIGITS,
+    ),
+    Rule("CREDIT_CARD", r"(?<![0-9A-Za-z.,-])1800[0-9]{11}(?![0-9A-Za-z])", card_ok, literals=_DIGITS),
+    Rule(
+        "US_SSN",
+        r"[0-9]{3}-[0-9]{2}-[0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]|-[0-9])",
+        us_ssn_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "US_SSN",
+        r"[0-9]{3} [0-9]{2} [0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]| [0-9])",
+        us_ssn_ok,
+        literals=_DIGITS,
+    ),
+    # Chinese mobiles: 1[3-9]x xxxx xxxx, optionally +86 / 0086, with spaces or dashes
+    Rule(
+        "PHONE",
+        r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _NDA,
+        literals=_DIGITS,
+    ),
+    # North American numbers.  Split in simple shapes (one alternation-led pattern is 20x slower);
+    # overlapping matches are merged, so "+1-" and the number become one placeholder.
+    Rule(
+        "PHONE",
+        r"[2-9][0-9]{2}[ .-][2-9][0-9]{2}[ .-][0-9]{4}(?<![0-9A-Za-z+][\s\S]{12})" + _NANP_EXT + _NDA,
+        _phone_nanp_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "PHONE",
+        r"\([2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[ .-][0-9]{4}" + _NANP_EXT + _NDA,
+        _phone_nanp_ok,
+        literals=_DIGITS,
+    ),
+    Rule(
+        "PHONE",
+        r"(?<![0-9A-Za-z+])(?:\+|00)1[ .-]?\(?[2-9][0-9]{2}\)?[ .-]?[2-9][0-9]{2}[ .-]?[0-9]{4}" + _NANP_EXT + _NDA,
+        _phone_nanp_ok,
+        literals=_DIGITS,
+    ),
+    # bare 10-digit North American numbers: valid area code (middle digit not 9, not N11) and
+    # exchange (not N11); a 10-digit id of that shape is masked too (over-redaction, not a leak)
+    Rule("PHONE", r"[2-9][0-8][0-9][2-9][0-9]{6}(?<![0-9A-Za-z+][\s\S]{10})" + _NDA, _phone_nanp_ok, literals=_DIGITS),
+    # any compact E.164 number: +<country><subscriber>, 8-15 digits
+    Rule("PHONE", r"(?<![0-9A-Za-z+])\+[1-9][0-9]{7,14}(?![0-9A-Za-z])", _e164_ok, literals=_DIGITS),
+)
+
+IP_RULES: tuple[Rule, ...] = (
+    Rule(
+        "IP_ADDRESS",
+        r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
+        r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?![0-9A-Za-z]|\.[0-9])",
+        literals=(".",),
+    ),
+    Rule(
+        "IP_ADDRESS",
+        r"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])",
+        _ipv6_ok,
+        literals=(":",),
+    ),
+)

@@ -1,0 +1,165 @@
+"""Elasticsearch index templates, derived from the record schema.
+
+Three composable index templates, with index patterns that never overlap so each index gets
+exactly one of them (and templates of other prefixes on the same cluster do not collide):
+
+* audit records: ``{prefix}-2*`` (daily indices ``{prefix}-YYYY.MM.DD``), mapping from
+  :func:`sidecar.record.field_types`;
+* dead letters: ``{prefix}-deadletter-*``;
+* anomalies: ``{prefix}-anomalies-*``.
+
+Every function returns the JSON body for ``PUT _index_template/<name>``; :func:`template_names`
+gives the names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.record import SCHEMA_VERSION, FieldType, field_types
+
+KEYWORD_IGNORE_ABOVE = 1024
+TEMPLATE_PRIORITY = 200
+MANAGED_BY = "llm-audit-sidecar"
+
+
+def template_names(prefix: str) -> dict[str, str]:
+    """Template name by role: ``audit``, ``deadletter``, ``anomalies``."""
+    return {
+        "audit": f"{prefix}-audit",
+        "deadletter": f"{prefix}-deadletter",
+        "anomalies": f"{prefix}-anomalies",
+    }
+
+
+def audit_index_pattern(prefix: str) -> str:
+    # Daily indices are named from the record's date, so they all start with the year's first
+    # digit; "-2*" keeps this pattern from also matching "-deadletter-*" and "-anomalies-*".
+    return f"{prefix}-2*"
+
+
+def _leaf(kind: FieldType) -> dict[str, Any]:
+    if kind == "keyword":
+        return {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
+    if kind == "text":
+        return {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}}}
+    if kind in ("date", "long", "double", "boolean"):
+        return {"type": kind}
+    if kind == "object":
+        # Open object: its keys (e.g. redaction types) are mapped on first sight, as long
+        # (see the dynamic template below), so counts can be summed in Kibana.
+        return {"type": "object", "dynamic": True}
+    raise ValueError(f"unknown field type {kind!r}")
+
+
+def nest(flat: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Turn ``{"a.b.c": mapping}`` into nested ``properties`` objects.
+
+    Raises ``ValueError`` when a name is used both as a field and as the parent of another.
+    """
+    root: dict[str, Any] = {}
+    for name, mapping in flat.items():
+        parts = name.split(".")
+        node = root
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {"properties": {}})
+            if "properties" not in child:
+                raise ValueError(f"{'.'.join(parts[: i + 1])} is a field and also the parent of {name}")
+            node = child["properties"]
+        if parts[-1] in node:
+            raise ValueError(f"{name} is defined twice or is also the parent of another field")
+        node[parts[-1]] = mapping
+    return root
+
+
+def audit_mappings() -> dict[str, Any]:
+    """The audit index mapping, derived from the record schema."""
+    flat = {name: _leaf(kind) for name, kind in field_types().items()}
+    object_fields = [name for name, kind in field_types().items() if kind == "object"]
+    return {
+        "dynamic": False,
+        "_meta": {"managed_by": MANAGED_BY, "schema_version": SCHEMA_VERSION},
+        "dynamic_templates": [
+            {f"counts_{i}": {"path_match": f"{name}.*", "mapping": {"type": "long"}}}
+            for i, name in enumerate(object_fields)
+        ],
+        "properties": nest(flat),
+    }
+
+
+def audit_template(
+    prefix: str,
+    *,
+    retention_policy: str | None = None,
+    number_of_replicas: int = 0,
+    number_of_shards: int = 1,
+) -> dict[str, Any]:
+    """Index template for the daily audit indices ``{prefix}-YYYY.MM.DD``.
+
+    ``retention_policy`` names an ILM policy to attach (``index.lifecycle.name``).
+    """
+    settings: dict[str, Any] = {
+        "index.number_of_shards": number_of_shards,
+        "index.number_of_replicas": number_of_replicas,
+        "index.codec": "best_compression",
+    }
+    if retention_policy:
+        settings["index.lifecycle.name"] = retention_policy
+    return {
+        "index_patterns": [audit_index_pattern(prefix)],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": {"managed_by": MANAGED_BY, "schema_version": SCHEMA_VERSION, "role": "audit"},
+        "template": {"settings": settings, "mappings": audit_mappings()},
+    }
+
+
+def deadletter_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+    """Index template for ``{prefix}-deadletter-YYYY.MM.DD``.
+
+    ``sidecar.original`` keeps the rejected document as a string in ``_source`` only: it is
+    neither parsed nor indexed, so whatever made the original unindexable cannot fail here too.
+    """
+    flat: dict[str, dict[str, Any]] = {
+        "@timestamp": {"type": "date"},
+        "error.type": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "error.reason": {
+            "type": "text",
+            "fields": {"keyword": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}},
+        },
+        "sidecar.item_status": {"type": "long"},
+        "sidecar.original_index": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "sidecar.original_id": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "sidecar.original": {"type": "object", "enabled": False},
+        "sidecar.original_base64": {"type": "object", "enabled": False},
+    }
+    return {
+        "index_patterns": [f"{prefix}-deadletter-*"],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": {"managed_by": MANAGED_BY, "role": "deadletter"},
+        "template": {
+            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
+            "mappings": {"dynamic": False, "properties": nest(flat)},
+        },
+    }
+
+
+def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+    """Index template for ``{prefix}-anomalies-YYYY.MM.DD`` (written by the anomaly detector)."""
+    flat: dict[str, dict[str, Any]] = {
+        "@timestamp": {"type": "date"},
+        "gen_ai.provider.name": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "gen_ai.request.model": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "http.response.status_code": {"type": "long"},
+        "sidecar.anomaly.kind": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "sidecar.anomaly.score": {"type": "double"},
+        "message": {"type": "text"},
+    }
+    return {
+        "index_patterns": [f"{prefix}-anomalies-*"],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": {"managed_by": MANAGED_BY, "role": "anomalies"},
+        "template": {
+            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
+            "mappings": {"dynamic": False, "properties": nest(flat)},
+        },
+    }

@@ -1,0 +1,54 @@
+"""Adversarial 1 MB inputs: redaction time grows linearly (no ReDoS in any built-in pattern)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sidecar.redact import Redactor
+
+R = Redactor(b"redos-test-key-0123456789abcdef", detect_ip=True)
+
+UNITS = {
+    "a-run": "a",
+    "sk-repeat": "sk-",
+    "sk-ant-repeat": "sk-ant-",
+    "at-repeat": "@",
+    "email-ish": "a@a.",
+    "digits": "1",
+    "digit-groups": "4111 ",
+    "dashes": "123-45-",
+    "eyJ-repeat": "eyJ",
+    "jwt-ish": "eyJab.",
+    "base64-ish": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0123+/",
+    "begin-key": "-----BEGIN RSA PRIVATE KEY-----\n",
+    "bearer": "Bearer ",
+    "url-ish": "https://a:",
+    "password-eq": "password=",
+    "ipv6-ish": "1:",
+    "ip-ish": "1.1.",
+    "upper-alnum": "GB82WEST",
+    "plus-digits": "+1",
+    "chinese-digits": "号1",
+}
+
+
+def _time(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        R.redact_text(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("unit", list(UNITS.values()), ids=list(UNITS))
+def test_linear_time(unit: str) -> None:
+    small = unit * (250_000 // len(unit))
+    large = unit * (1_000_000 // len(unit))
+    t_small = max(_time(small), 1e-4)
+    t_large = _time(large)
+    # 4x the input: linear is ~4x, quadratic would be ~16x
+    assert t_large / t_small < 8, (t_small, t_large)
+    assert t_large < 10.0  # generous: a quadratic pattern would take minutes here
