@@ -11,7 +11,8 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -76,19 +77,23 @@ def _make_sink(settings: Settings, once: bool) -> Any:
 
 
 class _Health(BaseHTTPRequestHandler):
-    ready: Any = None
+    """/metrics; /healthz/live (the loop is turning); /healthz and /healthz/ready (sink reachable, schema in)."""
+
+    live: Callable[[], bool] = staticmethod(lambda: True)
+    ready: Callable[[], bool] = staticmethod(lambda: True)
     registry: Any = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
-        if self.path.startswith("/metrics"):
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/metrics":
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
             body, ctype, code = generate_latest(self.registry), CONTENT_TYPE_LATEST, 200
-        elif self.path.startswith("/healthz"):
-            ok = bool(self.ready())
+        elif path in ("/healthz", "/healthz/ready", "/healthz/live"):
+            ok = self.live() if path.endswith("/live") else (self.live() and self.ready())
             body, ctype, code = (b"ok\n" if ok else b"not ready\n"), "text/plain", (200 if ok else 503)
         else:
             body, ctype, code = b"not found\n", "text/plain", 404
@@ -99,8 +104,21 @@ class _Health(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float) -> ThreadingHTTPServer:
+    host, _, port = listen.rpartition(":")
+    handler = type("Health", (_Health,), {
+        "live": staticmethod(lambda: time.monotonic() - shipper.last_turn < stale_after),
+        "ready": staticmethod(lambda: bool(shipper.sink_healthy)),
+        "registry": registry,
+    })
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
+    threading.Thread(target=server.serve_forever, name="sidecar-http", daemon=True).start()
+    return server
+
+
 def cmd_run(settings: Settings, once: bool) -> int:
     from sidecar.ship import Shipper
+    from sidecar.ship._metrics import ShipperMetrics
     from sidecar.spool import SpoolReader
 
     sink = _make_sink(settings, once)
@@ -123,15 +141,13 @@ def cmd_run(settings: Settings, once: bool) -> int:
         return 0 if not reader.segments() or left == 0 else 1
     try:
         sink.open()
-    except Exception as exc:
+    except Exception as exc:  # the loop retries; the sink installs its schema when it can
         log.warning("sink not ready yet (%s); retrying while shipping", exc)
-    from prometheus_client import REGISTRY
+    from prometheus_client import REGISTRY, disable_created_metrics
 
-    host, _, port = settings.listen.rpartition(":")
-    _Health.ready = sink.healthy
-    _Health.registry = REGISTRY
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    disable_created_metrics()
+    shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
+    server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)

@@ -27,7 +27,8 @@ def _f(alias: str, kind: FieldType, description: str) -> Any:
 
 class AuditRecord(BaseModel):
     """One model call, as an auditor sees it. Field order is the document's key order:
-    ``event.id`` and ``@timestamp`` come first so the shipper can read them without parsing."""
+    ``event.id`` and ``@timestamp`` come first so the shipper can read them without parsing,
+    and the (large) content fields come last so metric derivation can stop before them."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=False)
 
@@ -98,16 +99,17 @@ class AuditRecord(BaseModel):
     stream_outcome: str | None = _f(
         "sidecar.stream.outcome", "keyword", "completed, closed_early, error or abandoned (streamed bodies)."
     )
-    request_content: str | None = _f("sidecar.request.content", "text", "Request body, redacted and size-capped.")
-    response_content: str | None = _f(
-        "sidecar.response.content", "text", "Response body (streamed: the assembled text), redacted and size-capped."
-    )
-    content_truncated: bool | None = _f("sidecar.content.truncated", "boolean", "A captured body hit the size cap.")
-    content_note: str | None = _f("sidecar.content.note", "keyword", "Why content is absent or partial.")
     redaction_counts: dict[str, int] | None = _f(
         "sidecar.redaction.counts", "object", "What redaction masked, counted by type; never the values."
     )
     redaction_total: int | None = _f("sidecar.redaction.total", "long", "Sum of the redaction counts.")
+    content_truncated: bool | None = _f("sidecar.content.truncated", "boolean", "A captured body hit the size cap.")
+    content_note: str | None = _f("sidecar.content.note", "keyword", "Why content is absent or partial.")
+    request_content: str | None = _f("sidecar.request.content", "text", "Request body, redacted and size-capped.")
+    response_content: str | None = _f(
+        "sidecar.response.content", "text", "Response body (streamed: the assembled text), redacted and size-capped."
+    )
+
 
     def to_document(self) -> dict[str, Any]:
         """The indexed form: dotted names, empty fields left out."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sidecar.ship._metrics import ShipperMetrics
 from sidecar.ship._sink import Sink, SinkStopped
 
 if TYPE_CHECKING:
@@ -26,12 +28,22 @@ class ShipStats:
     last_success: float = 0.0
 
 
+Observer = Callable[[list[bytes]], None]
+
+
 class Shipper:
-    def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000) -> None:
+    """``observers`` see the raw documents of every delivered batch (metrics, anomaly detection)."""
+
+    def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000,
+                 metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = ()) -> None:
         self.reader = reader
         self.sink = sink
         self.batch_size = batch_size
+        self.metrics = metrics
+        self.observers = list(observers)
         self.stats = ShipStats()
+        self.last_turn = time.monotonic()  # liveness: /healthz/live checks the loop keeps turning
+        self.sink_healthy = False
 
     def ship_available(self, stop: threading.Event) -> int:
         """Ship everything complete in the spool now. Returns how many lines were handled."""
@@ -44,15 +56,29 @@ class Shipper:
                 log.warning("spool %s: %s line kept as a dead letter (%d bytes)", batch.segment, reason, len(raw))
                 self.sink.dead_letter(raw, reason)
             self.stats.dead_lettered += len(batch.malformed)
+            stored = duplicates = dead = 0
+            started = time.perf_counter()
             if batch.docs:
                 try:
                     result = self.sink.write(batch.docs, stop)
                 except SinkStopped:
                     break
-                self.stats.stored += result.stored
-                self.stats.duplicates += result.duplicates
-                self.stats.dead_lettered += result.dead_lettered
+                stored, duplicates, dead = result.stored, result.duplicates, result.dead_lettered
+                self.stats.stored += stored
+                self.stats.duplicates += duplicates
+                self.stats.dead_lettered += dead
+                if self.metrics is not None:
+                    self.metrics.retries.labels(self.metrics.sink).inc(result.retries)
             self.reader.commit(batch)
+            raws = [d.raw for d in batch.docs]
+            if self.metrics is not None:
+                self.metrics.delivered(raws, stored, duplicates, dead + len(batch.malformed),
+                                       time.perf_counter() - started)
+            for observe in self.observers:
+                try:
+                    observe(raws)
+                except Exception:  # an observer's bug must not stop delivery
+                    log.exception("observer failed")
             self.stats.batches += 1
             self.stats.last_success = time.time()
             if batch.finished:
@@ -60,12 +86,36 @@ class Shipper:
             handled += len(batch.docs) + len(batch.malformed)
         return handled
 
-    def run(self, stop: threading.Event, poll_seconds: float) -> None:
+    def update_gauges(self) -> None:
+        self.sink_healthy = self.sink.healthy()
+        if self.metrics is not None:
+            self.metrics.spool_state(*self.reader.pending())
+            self.metrics.up.labels(self.metrics.sink).set(1 if self.sink_healthy else 0)
+
+    def run(self, stop: threading.Event, poll_seconds: float,
+            every: Sequence[tuple[float, Callable[[], None]]] = ()) -> None:
+        """Ship until ``stop``; ``every`` holds (seconds, task) pairs run periodically (e.g. retention)."""
+        last_run = [0.0] * len(every)
         while not stop.is_set():
+            self.last_turn = time.monotonic()
             try:
                 handled = self.ship_available(stop)
             except Exception:  # keep turning; the error is logged and retried
                 log.exception("shipping failed; retrying")
+                if self.metrics is not None:
+                    self.metrics.errors.labels(self.metrics.sink).inc()
                 handled = 0
+            try:
+                self.update_gauges()
+            except Exception:
+                log.exception("could not read the spool state")
+            now = time.monotonic()
+            for n, (period, task) in enumerate(every):
+                if now - last_run[n] >= period:
+                    last_run[n] = now
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("periodic task failed")
             if not handled:
                 stop.wait(poll_seconds)

@@ -108,12 +108,20 @@ class SpoolReader:
         out.sort()
         return [(stem, path, sealed) for _, stem, path, sealed in out]
 
-    def pending_bytes(self) -> int:
-        total = 0
-        for stem, path, _ in self.segments():
+    def pending(self) -> tuple[int, float | None, int]:
+        """(undelivered bytes, creation time of the oldest segment holding some, segment count)."""
+        total, oldest, segments = 0, None, self.segments()
+        for stem, path, _ in segments:
             with contextlib.suppress(FileNotFoundError):
-                total += path.stat().st_size - self.checkpoint.offsets.get(stem, 0)
-        return max(total, 0)
+                left = path.stat().st_size - self.checkpoint.offsets.get(stem, 0)
+                if left > 0:
+                    total += left
+                    created = int(stem.rsplit("-", 1)[1]) / 1000
+                    oldest = created if oldest is None else min(oldest, created)
+        return total, oldest, len(segments)
+
+    def pending_bytes(self) -> int:
+        return self.pending()[0]
 
     def next_batch(self, max_records: int, max_bytes: int = 8 * 1024 * 1024) -> SegmentBatch | None:
         for stem, path, sealed in self.segments():

@@ -19,6 +19,7 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
                     120.0, 300.0, 600.0)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16 ... 67108864
 CALL_LABELS = ("provider", "model", "operation", "status_code", "error_type")
+PREINIT_CODES = ("200", "400", "401", "403", "429", "500", "503")
 
 _MODEL_CLEAN = re.compile(r"[^a-z0-9._:/-]")
 
@@ -44,7 +45,9 @@ class ModelLabels:
         return name
 
 
-class Metrics:
+class CallMetrics:
+    """The model-call families. The app updates them per call; the sidecar per shipped record."""
+
     def __init__(self, registry: CollectorRegistry | None = None, *, max_models: int = 50) -> None:
         reg = registry if registry is not None else REGISTRY
         self.registry = reg
@@ -61,23 +64,15 @@ class Metrics:
         self.requests = Counter(
             "llm_requests", "Model calls by provider, model, operation, status code and error type.",
             CALL_LABELS, registry=reg)
-        self.records_spooled = Counter("sidecar_records_spooled", "Audit records written to the spool.",
-                                       registry=reg)
-        self.spool_bytes = Counter("sidecar_spool_written_bytes", "Bytes written to the spool.", registry=reg)
-        self.spool_write_failures = Counter("sidecar_spool_write_failures", "Spool writes that failed (e.g. disk "
-                                            "full); their records are counted as dropped too.", registry=reg)
-        self.records_dropped = Counter("sidecar_records_dropped", "Audit records lost before the spool, by reason.",
-                                       ("reason",), registry=reg)
-        self.internal_errors = Counter("sidecar_internal_errors", "Exceptions caught inside the sidecar, by stage.",
-                                       ("stage",), registry=reg)
-        self.redaction_failures = Counter("sidecar_redaction_failures", "Contents withheld because redaction "
-                                          "failed (fail closed).", registry=reg)
         self.redactions = Counter("sidecar_redactions", "Values masked, by type.", ("type",), registry=reg)
-        # Pre-initialise the common codes so rate() sees the first error (REFERENCE: promtool notes).
-        for stage in ("capture", "pipeline", "spool"):
-            self.internal_errors.labels(stage)
-        for reason in ("queue_full", "spool_full", "write_failed", "pipeline_failed"):
-            self.records_dropped.labels(reason)
+        self._seen_calls: set[tuple[str, str, str]] = set()
+
+    def _preinit(self, provider: str, model: str, operation: str) -> None:
+        """Create the error-code series at 0 the first time a (provider, model, operation) is seen,
+        so rate() and increase() see the first 429 instead of a series that starts at 1."""
+        self._seen_calls.add((provider, model, operation))
+        for code in PREINIT_CODES:
+            self.requests.labels(provider, model, operation, code, "" if code == "200" else code)
 
     def observe_call(self, doc: dict[str, Any]) -> None:
         """Update the call families from one record document."""
@@ -89,6 +84,8 @@ class Metrics:
         error_type = doc.get("error.type") or ""
         if error_type and not error_type.isdigit():
             error_type = error_type.rsplit(".", 1)[-1][:60]
+        if (provider, model, operation) not in self._seen_calls:
+            self._preinit(provider, model, operation)
         self.requests.labels(provider, model, operation, status_code, error_type).inc()
         duration = doc.get("event.duration")
         if isinstance(duration, int):
@@ -102,3 +99,27 @@ class Metrics:
             self.ttfc.labels(provider, model, operation).observe(ttfc)
         for kind, count in (doc.get("sidecar.redaction.counts") or {}).items():
             self.redactions.labels(kind).inc(count)
+
+
+class Metrics(CallMetrics):
+    """The application process: call families plus the in-app pipeline's own counters."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, max_models: int = 50) -> None:
+        super().__init__(registry, max_models=max_models)
+        reg = self.registry
+        self.records_spooled = Counter("sidecar_records_spooled", "Audit records written to the spool.",
+                                       registry=reg)
+        self.spool_bytes = Counter("sidecar_spool_written_bytes", "Bytes written to the spool.", registry=reg)
+        self.spool_write_failures = Counter("sidecar_spool_write_failures", "Spool writes that failed (e.g. disk "
+                                            "full); their records are counted as dropped too.", registry=reg)
+        self.records_dropped = Counter("sidecar_records_dropped", "Audit records lost before the spool, by reason.",
+                                       ("reason",), registry=reg)
+        self.internal_errors = Counter("sidecar_internal_errors", "Exceptions caught inside the sidecar, by stage.",
+                                       ("stage",), registry=reg)
+        self.redaction_failures = Counter("sidecar_redaction_failures", "Contents withheld because redaction "
+                                          "failed (fail closed).", registry=reg)
+        # Pre-initialise so rate() sees the first increase (REFERENCE: promtool notes).
+        for stage in ("capture", "pipeline", "spool"):
+            self.internal_errors.labels(stage)
+        for reason in ("queue_full", "spool_full", "write_failed", "pipeline_failed"):
+            self.records_dropped.labels(reason)
