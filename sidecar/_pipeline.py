@@ -62,7 +62,7 @@ def to_text(data: bytes) -> tuple[str | None, str | None]:
     if b"\x00" in sample:
         return None, "binary"
     text = data.decode("utf-8", errors="replace")
-    if "\ufffd" in text and text.count("\ufffd") > len(text) // 10:
+    if "\ufffd" in text and text.count("\ufffd") > len(text) // 10 + 8:
         return None, "binary"
     return text, ("invalid_utf8" if "\ufffd" in text else None)
 

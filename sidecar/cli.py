@@ -145,7 +145,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         log.warning("sink not ready yet (%s); retrying while shipping", exc)
     from prometheus_client import REGISTRY, disable_created_metrics
 
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
     server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds))
     for sig in (signal.SIGTERM, signal.SIGINT):

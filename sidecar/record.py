@@ -127,3 +127,13 @@ def field_types() -> dict[str, FieldType]:
         assert isinstance(extra, dict), name
         out[info.alias or name] = extra["es_type"]  # type: ignore[assignment]
     return out
+
+
+def markdown_fields() -> str:
+    """The field reference in docs/record.md (a test keeps that file equal to this)."""
+    lines = ["| field | type | meaning |", "| --- | --- | --- |"]
+    for name, info in AuditRecord.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict), name
+        lines.append(f"| `{info.alias or name}` | {extra['es_type']} | {info.description} |")
+    return "\n".join(lines) + "\n"

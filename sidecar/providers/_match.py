@@ -160,6 +160,8 @@ class EndpointMatcher:
 
 def _host_provider(host: str) -> str | None:
     for suffix, name in _HOST_PROVIDERS:
-        if host == suffix or (suffix.startswith(".") and host.endswith(suffix)) or host.endswith("." + suffix):
+        # exact host, a subdomain, or a regional prefix (us-central1-aiplatform.googleapis.com)
+        if host == suffix or (suffix.startswith(".") and host.endswith(suffix)) or host.endswith("." + suffix) \
+                or host.endswith("-" + suffix):
             return name
     return None
