@@ -135,7 +135,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         finally:
             sink.close()
         s = shipper.stats
-        print(f"shipped to {sink.name}: {s.stored} stored, {s.duplicates} already present, "
+        print(f"shipped to {sink.name}: {s.stored - s.duplicates} stored, {s.duplicates} already present, "
               f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
         left = reader.pending_bytes()
         return 0 if not reader.segments() or left == 0 else 1

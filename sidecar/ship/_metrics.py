@@ -34,7 +34,8 @@ class ShipperMetrics:
         self.registry = reg
         self.sink = sink
         self.calls = CallMetrics(reg, max_models=max_models)
-        self.shipped = Counter("sidecar_shipped_records", "Records stored by the sink.", ("sink",), registry=reg)
+        self.shipped = Counter("sidecar_shipped_records", "Records delivered to the sink (new or already there).",
+                               ("sink",), registry=reg)
         self.duplicates = Counter("sidecar_duplicate_records", "Records the sink already had (a retry after a "
                                   "crash or timeout); counted as delivered.", ("sink",), registry=reg)
         self.dead_lettered = Counter("sidecar_deadlettered_records", "Records or spool lines kept as dead letters.",

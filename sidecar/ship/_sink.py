@@ -29,8 +29,8 @@ class SpoolDoc:
 
 @dataclass(slots=True)
 class WriteResult:
-    stored: int = 0
-    duplicates: int = 0  # already present (a retry after a crash): counted as stored too
+    stored: int = 0  # delivered: newly stored or already present
+    duplicates: int = 0  # the part of ``stored`` that was already present (a retry after a crash or timeout)
     dead_lettered: int = 0
     retries: int = 0
     errors: list[str] = field(default_factory=list)  # short reasons for dead letters, no content

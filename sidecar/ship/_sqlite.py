@@ -121,7 +121,7 @@ class SqliteStore:
             inserted = conn.total_changes - before
             for raw, reason in bad:
                 self._insert_deadletter(conn, raw, reason)
-        result.stored = inserted
+        result.stored = len(rows)  # delivered: new or already present (see WriteResult)
         result.duplicates = len(rows) - inserted
         result.dead_lettered = len(bad)
         result.errors = [reason for _, reason in bad]
