@@ -15,7 +15,6 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sidecar_testing import HMAC_KEY, read_spool
 
 from sidecar.ship import SpoolDoc
