@@ -55,7 +55,7 @@ is_alive() {
 
 health_ok() {  # $1 = url
     local body
-    body="$(curl -fsS --max-time 5 "$1/_cluster/health?wait_for_status=yellow&timeout=2s" 2>/dev/null)" || return 1
+    body="$(curl -fsS --max-time 15 "$1/_cluster/health?wait_for_status=yellow&timeout=10s" 2>/dev/null)" || return 1
     [[ "$body" == *'"status":"green"'* || "$body" == *'"status":"yellow"'* ]]
 }
 
@@ -140,11 +140,17 @@ cmd_up() {
     if is_alive && [[ -f "$URLFILE" ]]; then
         local url
         url="$(cat "$URLFILE")"
-        if health_ok "$url"; then
-            log "reusing running node (pid $(cat "$PIDFILE"))"
-            echo "$url"
-            return 0
-        fi
+        # A busy machine can make a healthy node slow to answer: ask a few times before restarting
+        # it (a restart would pull the node out from under anyone else using it).
+        local attempt
+        for attempt in 1 2 3; do
+            if health_ok "$url"; then
+                log "reusing running node (pid $(cat "$PIDFILE"))"
+                echo "$url"
+                return 0
+            fi
+            sleep "$attempt"
+        done
         log "node from a previous run is alive but not healthy; restarting it"
         cmd_down
     elif [[ -f "$PIDFILE" ]]; then

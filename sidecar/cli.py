@@ -45,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="ship spooled records to Elasticsearch or the embedded store")
     run.add_argument("--once", action="store_true", help="drain the spool and exit (0 when all is delivered)")
+    ret = sub.add_parser("retention", help="install and prove the retention policy (at least 90 days)")
+    ret_sub = ret.add_subparsers(dest="retention_command", required=True)
+    apply = ret_sub.add_parser("apply", help="install what the cluster supports (ILM, ISM) or run the enforcer")
+    apply.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    ret_sub.add_parser("verify", help="exit 0 only when the policy in force keeps records the configured days")
+    audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="audit_command", required=True)
+    av = audit.add_parser("verify", help="walk the hash chains and signed digests; exit 1 on the first break")
+    av.add_argument("--since", type=_since, help="report problems from this time on (15m, 2h, 7d or ISO)")
+    av.add_argument("--until", type=_since)
+    av.add_argument("--json", action="store_true", help="findings as JSON lines")
     q = sub.add_parser("query", help="search the embedded store")
     q.add_argument("--provider")
     q.add_argument("--model")
@@ -60,12 +70,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _ilm_policy(settings: Settings) -> str | None:
+    """The ILM policy to name in the audit template, when the cluster has ILM (see `retention apply`)."""
+    from sidecar.retention import policy_name
+    from sidecar.retention._cluster import Client, detect
+
+    assert settings.elasticsearch_url
+    try:
+        client = Client(settings.elasticsearch_url, api_key=settings.elasticsearch_api_key,
+                        username=settings.elasticsearch_username, password=settings.elasticsearch_password,
+                        ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
+                        timeout=10.0)
+        return policy_name(settings.index_prefix) if detect(client).mode == "ilm" else None
+    except Exception as exc:  # unreachable now: the enforcer still applies the limit
+        log.warning("could not detect ILM support (%s); the audit template names no ILM policy", exc)
+        return None
+
+
 def _make_sink(settings: Settings, once: bool) -> Any:
     if settings.elasticsearch_url:
         from sidecar.ship._elasticsearch import ElasticsearchSink
 
         return ElasticsearchSink(
             settings.elasticsearch_url, index_prefix=settings.index_prefix,
+            retention_policy=_ilm_policy(settings),
             max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
             api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
             password=settings.elasticsearch_password,
@@ -117,13 +145,15 @@ def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float) -
 
 
 def cmd_run(settings: Settings, once: bool) -> int:
+    from sidecar.redact import load_or_create_key
     from sidecar.ship import Shipper
     from sidecar.ship._metrics import ShipperMetrics
     from sidecar.spool import SpoolReader
 
     sink = _make_sink(settings, once)
     reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
-    shipper = Shipper(reader, sink, batch_size=settings.batch_size)
+    key = load_or_create_key(settings.hmac_key, settings.key_file)
+    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key)
     stop = threading.Event()
     if once:
         try:
@@ -151,10 +181,19 @@ def cmd_run(settings: Settings, once: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
-    shipper.run(stop, settings.poll_seconds)
+    shipper.run(stop, settings.poll_seconds, every=[(3600.0, lambda: _enforce_retention(settings))])
     server.shutdown()
     sink.close()
     return 0
+
+
+def _enforce_retention(settings: Settings) -> None:
+    """Hourly in `sidecar run`: delete whole days past the limit (safe beside ILM/ISM, which delete earlier)."""
+    from sidecar.retention import enforce
+
+    report = enforce(settings)
+    for line in report.lines():
+        log.info("retention: %s", line)
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
@@ -195,6 +234,47 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar.audit import verify
+    from sidecar.redact import load_or_create_key
+
+    if not settings.hmac_key and not settings.key_file.exists():
+        print("sidecar: no HMAC key (SIDECAR_HMAC_KEY or the key file) to check digest signatures with",
+              file=sys.stderr)
+        return 2
+    key = load_or_create_key(settings.hmac_key, settings.key_file)
+    started = time.perf_counter()
+    if settings.elasticsearch_url:
+        sink = _make_sink(settings, once=True)
+        prefix = settings.index_prefix
+        records: Any = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
+        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp"])]
+        where = f"Elasticsearch {prefix}-*"
+    else:
+        from sidecar.ship import SqliteStore
+
+        if not settings.embedded_store_path.exists():
+            print(f"no embedded store at {settings.embedded_store_path}", file=sys.stderr)
+            return 1
+        store = SqliteStore(settings.embedded_store_path)
+        records, digests, where = store.all_records(), store.digests(), str(settings.embedded_store_path)
+    report = verify(records, digests, key, retention_days=settings.retention_days)
+    seconds = time.perf_counter() - started
+    findings = [f for f in report.findings
+                if (not args.since or f.timestamp >= args.since) and (not args.until or f.timestamp < args.until)]
+    for f in findings:
+        if args.json:
+            print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
+        else:
+            print(f"{f.kind:<15} {f.where}  {f.detail}")
+    rate = report.records / seconds if seconds > 0 else 0.0
+    print(f"verified {report.records} records of {report.producers} producers and {report.digests} digests in "
+          f"{where} ({report.covered} records covered by digests; {rate:,.0f} records/s): "
+          + ("intact" if not findings else f"{len(findings)} problems, first: {findings[0].kind} at "
+             f"{findings[0].where}"), file=sys.stderr)
+    return 0 if not findings else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -207,6 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(settings, args.once)
     if args.command == "query":
         return cmd_query(settings, args)
+    if args.command == "audit":
+        return cmd_audit_verify(settings, args)
+    if args.command == "retention":
+        from sidecar.retention import retention_apply, retention_verify
+
+        if args.retention_command == "apply":
+            return retention_apply(settings, dry_run=args.dry_run, out=sys.stdout)
+        return retention_verify(settings, out=sys.stdout)
     return 2
 
 

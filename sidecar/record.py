@@ -111,6 +111,10 @@ class AuditRecord(BaseModel):
     )
 
 
+    # Set by the spool writer, always last: see sidecar/audit/_chain.py.
+    chain_prev: str | None = _f("sidecar.chain.prev", "keyword", "Hash of the producer's previous record.")
+    chain_hash: str | None = _f("sidecar.chain.hash", "keyword", "SHA-256 over chain.prev and this document.")
+
     def to_document(self) -> dict[str, Any]:
         """The indexed form: dotted names, empty fields left out."""
         return self.model_dump(by_alias=True, exclude_none=True)

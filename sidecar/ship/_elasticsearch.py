@@ -30,12 +30,19 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
 from sidecar.ship._sink import SinkStopped, SpoolDoc, WriteResult
-from sidecar.ship._templates import anomaly_template, audit_template, deadletter_template, template_names
+from sidecar.ship._templates import (
+    anomaly_template,
+    audit_template,
+    deadletter_template,
+    digest_template,
+    template_names,
+)
 
 log = logging.getLogger("sidecar.ship.elasticsearch")
 
@@ -202,6 +209,10 @@ class ElasticsearchSink:
                 f"/_index_template/{names['anomalies']}",
                 anomaly_template(self.index_prefix, number_of_replicas=self.number_of_replicas),
             )
+            self._put_json(
+                f"/_index_template/{names['digests']}",
+                digest_template(self.index_prefix, number_of_replicas=self.number_of_replicas),
+            )
         except _Transient as exc:
             raise ElasticsearchError(f"cannot install index templates: {exc.reason}") from exc
         self._templates_installed = True
@@ -242,6 +253,39 @@ class ElasticsearchSink:
                     for part in reversed(list(self._chunks(retry))):
                         queue.appendleft(part)
         return result
+
+    def scan(self, pattern: str, sort: list[str], page: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(``_id``, ``_source``) of every document in ``pattern``, paged with ``search_after``."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": page, "sort": [{f: "asc"} for f in sort], "query": {"match_all": {}}}
+            if after is not None:
+                body["search_after"] = after
+            path = f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true"
+            try:
+                resp = self._request("POST", path, json.dumps(body).encode(), timeout=120.0)
+            except _Transient as exc:
+                raise ElasticsearchError(f"search failed: {exc.reason}") from exc
+            if resp.status != 200:
+                raise ElasticsearchError(f"search {pattern}: HTTP {resp.status}: {_short(resp.body.decode())}")
+            hits = resp.json().get("hits", {}).get("hits", [])
+            for h in hits:
+                yield h["_id"], h["_source"]
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
+    def write_digest(self, doc: dict[str, Any]) -> None:
+        """Store a signed segment digest in ``{prefix}-digests-YYYY.MM.DD``; a 409 means it is already there."""
+        index = f"{self.index_prefix}-digests-{doc['@timestamp'][:10].replace('-', '.')}"
+        path = f"/{index}/_create/{quote(doc['sidecar.digest.id'], safe='')}"
+        try:
+            resp = self._request("PUT", path, json.dumps(doc).encode())
+        except _Transient as exc:
+            raise ElasticsearchError(f"digest not stored: {exc.reason}") from exc
+        if resp.status not in (200, 201, 409):
+            reason = _short(resp.body.decode(errors="replace"))
+            raise ElasticsearchError(f"digest not stored: HTTP {resp.status}: {reason}")
 
     def dead_letter(self, raw: bytes, reason: str) -> None:
         """Keep a line that can never be indexed; raises :class:`DeadLetterError` if no place would take it."""

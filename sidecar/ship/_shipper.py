@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sidecar.audit._digest import DigestBuilder
 from sidecar.ship._metrics import ShipperMetrics
 from sidecar.ship._sink import Sink, SinkStopped
 
@@ -25,6 +26,7 @@ class ShipStats:
     duplicates: int = 0
     dead_lettered: int = 0
     segments_done: int = 0
+    digests: int = 0
     last_success: float = 0.0
 
 
@@ -35,8 +37,12 @@ class Shipper:
     """``observers`` see the raw documents of every delivered batch (metrics, anomaly detection)."""
 
     def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000,
-                 metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = ()) -> None:
+                 metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = (),
+                 digest_key: bytes | None = None) -> None:
         self.reader = reader
+        # With a key, every fully shipped segment gets a signed digest (tamper evidence).
+        self.digests = (DigestBuilder(digest_key, reader.checkpoint.digest_partial, reader.checkpoint.digest_last)
+                        if digest_key is not None else None)
         self.sink = sink
         self.batch_size = batch_size
         self.metrics = metrics
@@ -69,6 +75,13 @@ class Shipper:
                 self.stats.dead_lettered += dead
                 if self.metrics is not None:
                     self.metrics.retries.labels(self.metrics.sink).inc(result.retries)
+            if self.digests is not None:
+                self.digests.add(batch.segment, batch.start, batch.end, [(d.doc_id, d.raw) for d in batch.docs])
+                digest = self.digests.finish(batch.segment) if batch.finished else None
+                if digest is not None:
+                    self.sink.write_digest(digest)
+                    self.digests.done(batch.segment, digest)
+                    self.stats.digests += 1
             self.reader.commit(batch)
             raws = [d.raw for d in batch.docs]
             if self.metrics is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,9 @@ class Sink(Protocol):
 
     def dead_letter(self, raw: bytes, reason: str) -> None:
         """Keep a line that can never be indexed (malformed JSON, torn line) where an operator can see it."""
+
+    def write_digest(self, doc: dict[str, Any]) -> None:
+        """Store a signed segment digest (idempotent: its id is the segment's)."""
 
     def healthy(self) -> bool:
         """Reachable and ready."""

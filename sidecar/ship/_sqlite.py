@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS deadletters (
     raw BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS digests (
+    id TEXT PRIMARY KEY,
+    producer TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    day TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
 """
 
 
@@ -126,6 +133,20 @@ class SqliteStore:
         result.dead_lettered = len(bad)
         result.errors = [reason for _, reason in bad]
         return result
+
+    def write_digest(self, doc: dict[str, Any]) -> None:
+        conn = self._conn()
+        with conn:
+            conn.execute("INSERT OR IGNORE INTO digests VALUES (?,?,?,?,?)",
+                         (doc["sidecar.digest.id"], doc["sidecar.producer.id"], doc["@timestamp"],
+                          doc["@timestamp"][:10].replace("-", "."), json.dumps(doc)))
+
+    def digests(self) -> list[dict[str, Any]]:
+        return [json.loads(d) for (d,) in self._conn().execute("SELECT doc FROM digests ORDER BY producer, ts")]
+
+    def all_records(self) -> Iterator[tuple[str, str]]:
+        """(row id, raw document) of every record, for verification."""
+        yield from self._conn().execute("SELECT id, doc FROM records")
 
     def dead_letter(self, raw: bytes, reason: str) -> None:
         conn = self._conn()

@@ -29,6 +29,7 @@ def template_names(prefix: str) -> dict[str, str]:
         "audit": f"{prefix}-audit",
         "deadletter": f"{prefix}-deadletter",
         "anomalies": f"{prefix}-anomalies",
+        "digests": f"{prefix}-digests",
     }
 
 
@@ -158,6 +159,27 @@ def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, A
         "index_patterns": [f"{prefix}-anomalies-*"],
         "priority": TEMPLATE_PRIORITY,
         "_meta": {"managed_by": MANAGED_BY, "role": "anomalies"},
+        "template": {
+            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
+            "mappings": {"dynamic": False, "properties": nest(flat)},
+        },
+    }
+
+
+def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+    """Index template for ``{prefix}-digests-YYYY.MM.DD``: signed segment digests (tamper evidence)."""
+    keyword = {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
+    flat: dict[str, dict[str, Any]] = {
+        "@timestamp": {"type": "date"},
+        "sidecar.producer.id": keyword,
+        **{f"sidecar.digest.{k}": keyword for k in ("id", "first_id", "last_id", "chain_start", "chain_head",
+                                                       "prev", "hash", "signature")},
+        **{f"sidecar.digest.{k}": {"type": "long"} for k in ("first_sequence", "last_sequence", "count")},
+    }
+    return {
+        "index_patterns": [f"{prefix}-digests-*"],
+        "priority": TEMPLATE_PRIORITY,
+        "_meta": {"managed_by": MANAGED_BY, "role": "digests"},
         "template": {
             "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
             "mappings": {"dynamic": False, "properties": nest(flat)},

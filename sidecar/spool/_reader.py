@@ -15,6 +15,7 @@ import pathlib
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sidecar.ship._sink import SpoolDoc
 from sidecar.spool._writer import OPEN_SUFFIX, SEALED_SUFFIX
@@ -56,10 +57,14 @@ class Checkpoint:
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
         self.offsets: dict[str, int] = {}
+        self.digest_partial: dict[str, dict[str, Any]] = {}  # segment -> chain facts so far
+        self.digest_last: dict[str, str] = {}  # producer -> hash of its latest digest
         if path.exists():
             try:
                 data = json.loads(path.read_text())
                 self.offsets = {str(k): int(v) for k, v in data.get("offsets", {}).items()}
+                self.digest_partial = dict(data.get("digest_partial", {}))
+                self.digest_last = dict(data.get("digest_last", {}))
             except (ValueError, OSError, AttributeError) as exc:
                 raise RuntimeError(f"checkpoint {path} is unreadable ({exc}); move it aside to re-ship "
                                    "(records are deduplicated by id)") from exc
@@ -68,7 +73,8 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
-            json.dump({"offsets": self.offsets}, fh)
+            json.dump({"offsets": self.offsets, "digest_partial": self.digest_partial,
+                       "digest_last": self.digest_last}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sidecar.audit._chain import chain_line, chain_of
 from sidecar.telemetry import Metrics
 
 log = logging.getLogger("sidecar.spool")
@@ -60,6 +61,7 @@ class SpoolWriter:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._seq = 0
+        self._chain_head = ""
         self._segment_no = 0
         self._fd: int | None = None
         self._path: pathlib.Path | None = None
@@ -125,6 +127,7 @@ class SpoolWriter:
         self._fd = None
         self._path = None
         self._seq = 0
+        self._chain_head = ""
         self._segment_no = 0
 
     # -- writer thread ---------------------------------------------------------
@@ -185,31 +188,45 @@ class SpoolWriter:
         lines: list[bytes] = []
         waiters: list[_Waiter] = []
         for item, waiter in batch:
-            self._seq += 1
+            if waiter is not None:
+                waiters.append(waiter)
             try:
-                line = self._process(item, self._seq)
+                line = self._process(item, self._seq + 1)
             except Exception:
                 line = None
                 self._metrics.internal_errors.labels("pipeline").inc()
                 self._warn("pipeline", "could not build an audit record", exc_info=True)
             if line is None:
                 self._drop("pipeline_failed", 1)
-            else:
-                lines.append(line)
-            if waiter is not None:
-                waiters.append(waiter)
-        ok = True
+                continue
+            # Sequence numbers and the hash chain advance only for records that are written,
+            # so a dropped record never looks like a deleted one to the verifier.
+            self._seq += 1
+            line, self._chain_head = chain_line(line, self._chain_head)
+            lines.append(line)
+        chunks: list[list[bytes]] = []
         chunk: list[bytes] = []
         room = self.config.segment_bytes - self._segment_size if self._fd is not None else self.config.segment_bytes
         for line in lines:  # cut the batch where the segment reaches its size
             if chunk and room - len(line) - 1 < 0:
-                ok = self._append(chunk) and ok
-                self._seal()
+                chunks.append(chunk)
                 chunk, room = [], self.config.segment_bytes
             chunk.append(line)
             room -= len(line) + 1
         if chunk:
-            ok = self._append(chunk) and ok
+            chunks.append(chunk)
+        ok = True
+        for n, part in enumerate(chunks):
+            if n:
+                self._seal()
+            if not self._append(part):
+                # Later lines are chained to the failed ones: give them back too.
+                rest = [line for later in chunks[n + 1:] for line in later]
+                if rest:
+                    self._seq -= len(rest)
+                    self._drop("write_failed", len(rest))
+                ok = False
+                break
         if waiters:
             for w in waiters:
                 w.ok = ok
@@ -217,6 +234,7 @@ class SpoolWriter:
 
     def _append(self, lines: list[bytes]) -> bool:
         if self._over_cap():
+            self._rewind(lines)
             self._drop("spool_full", len(lines))
             return False
         data = b"".join(line + b"\n" for line in lines)
@@ -244,6 +262,7 @@ class SpoolWriter:
                 self._fsync()
         except OSError as exc:
             self._metrics.spool_write_failures.inc()
+            self._rewind(lines)
             self._drop("write_failed", len(lines))
             self._warn("write", f"spool write failed ({exc.strerror or exc}); {len(lines)} records dropped")
             return False
@@ -251,6 +270,16 @@ class SpoolWriter:
         self._metrics.records_spooled.inc(len(lines))
         self._metrics.spool_bytes.inc(len(data))
         return True
+
+    def _rewind(self, lines: list[bytes]) -> None:
+        """Lines that were not written give back their sequence numbers and chain links.
+        (Only the last chunk of a batch can fail after earlier ones were written.)"""
+        if not lines:
+            return
+        self._seq -= len(lines)
+        first = chain_of(lines[0])
+        if first is not None:
+            self._chain_head = first[0]
 
     def _over_cap(self) -> bool:
         cap = self.config.max_bytes
