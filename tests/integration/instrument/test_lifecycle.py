@@ -137,3 +137,37 @@ def test_opentelemetry_instrument_entry_point(tmp_path: pathlib.Path, model_url:
     assert out.stdout.strip() == "200"
     docs = read_spool(tmp_path / "spool")
     assert [d["gen_ai.request.model"] for d in docs] == ["gpt-4o-mini"]
+
+
+def test_otlp_export_is_set_up_when_the_app_has_no_tracer_provider(tmp_path: pathlib.Path, model_url: str) -> None:
+    """No TracerProvider in the app + OTEL_EXPORTER_OTLP_ENDPOINT: spans go out over OTLP/HTTP."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[bytes] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.path.encode() + b" " + self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = ("import httpx, sidecar\n"
+           "sidecar.instrument()\n"
+           f"httpx.post({model_url + '/v1/chat/completions'!r}, json={CHAT!r})\n"
+           "from opentelemetry import trace\n"
+           "trace.get_tracer_provider().shutdown()\n")
+    env = dict(os.environ, SIDECAR_SPOOL_DIR=str(tmp_path / "spool"), SIDECAR_HMAC_KEY=HMAC_KEY,
+               OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        out = subprocess.run([sys.executable, "-c", app], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr
+    traces = [r for r in received if r.startswith(b"/v1/traces ")]
+    assert traces and b"chat gpt-4o-mini" in traces[0]  # the span name, in the protobuf payload
