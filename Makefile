@@ -33,9 +33,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sidecar tests bench examples
 	$(VENV)/bin/mypy
 
-# Debian packages the tests need (Maven and unzip fetch the Elasticsearch test server).
+# Debian packages the tests need: Maven and unzip fetch the Elasticsearch test server;
+# prometheus brings promtool and the server for the alert-rule tests.
 system-deps:
-	@missing=""; for c in mvn:maven unzip:unzip; do command -v $${c%%:*} >/dev/null || missing="$$missing $${c#*:}"; done; \
+	@missing=""; for c in mvn:maven unzip:unzip promtool:prometheus; do command -v $${c%%:*} >/dev/null || missing="$$missing $${c#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

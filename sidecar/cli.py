@@ -177,11 +177,24 @@ def cmd_run(settings: Settings, once: bool) -> int:
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
     shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
+    from sidecar.anomaly import AnomalyDetector
+
+    detector = AnomalyDetector(settings.sidecar_state_dir / "anomaly.json", REGISTRY,
+                               max_models=settings.max_model_labels)
+    shipper.observers.append(detector.observe_docs)
+
+    def anomaly_tick() -> None:
+        for doc in detector.tick():
+            log.warning("anomaly: %s", doc.get("message"))
+            sink.write_anomaly(doc)
+
     server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
-    shipper.run(stop, settings.poll_seconds, every=[(3600.0, lambda: _enforce_retention(settings))])
+    shipper.run(stop, settings.poll_seconds,
+                every=[(30.0, anomaly_tick), (3600.0, lambda: _enforce_retention(settings))])
+    detector.save()
     server.shutdown()
     sink.close()
     return 0

@@ -277,15 +277,22 @@ class ElasticsearchSink:
 
     def write_digest(self, doc: dict[str, Any]) -> None:
         """Store a signed segment digest in ``{prefix}-digests-YYYY.MM.DD``; a 409 means it is already there."""
-        index = f"{self.index_prefix}-digests-{doc['@timestamp'][:10].replace('-', '.')}"
-        path = f"/{index}/_create/{quote(doc['sidecar.digest.id'], safe='')}"
+        self._create_one("digests", doc["sidecar.digest.id"], doc)
+
+    def write_anomaly(self, doc: dict[str, Any]) -> None:
+        """Store an anomaly document in ``{prefix}-anomalies-YYYY.MM.DD``; a 409 means it is already there."""
+        self._create_one("anomalies", doc["event.id"], doc)
+
+    def _create_one(self, kind: str, doc_id: str, doc: dict[str, Any]) -> None:
+        index = f"{self.index_prefix}-{kind}-{doc['@timestamp'][:10].replace('-', '.')}"
+        path = f"/{index}/_create/{quote(doc_id, safe='')}"
         try:
             resp = self._request("PUT", path, json.dumps(doc).encode())
         except _Transient as exc:
-            raise ElasticsearchError(f"digest not stored: {exc.reason}") from exc
+            raise ElasticsearchError(f"{kind} document not stored: {exc.reason}") from exc
         if resp.status not in (200, 201, 409):
             reason = _short(resp.body.decode(errors="replace"))
-            raise ElasticsearchError(f"digest not stored: HTTP {resp.status}: {reason}")
+            raise ElasticsearchError(f"{kind} document not stored: HTTP {resp.status}: {reason}")
 
     def dead_letter(self, raw: bytes, reason: str) -> None:
         """Keep a line that can never be indexed; raises :class:`DeadLetterError` if no place would take it."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from sidecar.ship._sink import SpoolDoc
 from sidecar.telemetry import CallMetrics
 
 _CONTENT = b',"sidecar.request.content":'
@@ -62,19 +63,18 @@ class ShipperMetrics:
         self._bytes = 0
         self._records = 0
 
-    def delivered(self, raws: list[bytes], stored: int, duplicates: int, dead: int, seconds: float) -> None:
+    def delivered(self, docs: list[SpoolDoc], views: list[dict[str, Any]], stored: int, duplicates: int,
+                  dead: int, seconds: float) -> None:
         s = self.sink
         self.shipped.labels(s).inc(stored)
         self.duplicates.labels(s).inc(duplicates)
         self.dead_lettered.labels(s).inc(dead)
         self.batch_seconds.labels(s).observe(seconds)
         self.last_success.set(time.time())
-        for raw in raws:
-            self._bytes += len(raw) + 1
-            self._records += 1
-            view = record_view(raw)
-            if view is not None:
-                self.calls.observe_call(view)
+        self._bytes += sum(len(d.raw) + 1 for d in docs)
+        self._records += len(docs)
+        for view in views:
+            self.calls.observe_call(view)
 
     def spool_state(self, pending_bytes: int, oldest_pending_created: float | None, segments: int) -> None:
         self.pending_bytes.set(pending_bytes)

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sidecar.audit._digest import DigestBuilder
-from sidecar.ship._metrics import ShipperMetrics
-from sidecar.ship._sink import Sink, SinkStopped
+from sidecar.ship._metrics import ShipperMetrics, record_view
+from sidecar.ship._sink import Sink, SinkStopped, SpoolDoc
 
 if TYPE_CHECKING:
     from sidecar.spool import SpoolReader
@@ -30,11 +30,11 @@ class ShipStats:
     last_success: float = 0.0
 
 
-Observer = Callable[[list[bytes]], None]
+Observer = Callable[[list[dict[str, Any]]], None]
 
 
 class Shipper:
-    """``observers`` see the raw documents of every delivered batch (metrics, anomaly detection)."""
+    """``observers`` see every delivered batch's records (without content; anomaly detection)."""
 
     def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000,
                  metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = (),
@@ -83,21 +83,26 @@ class Shipper:
                     self.digests.done(batch.segment, digest)
                     self.stats.digests += 1
             self.reader.commit(batch)
-            raws = [d.raw for d in batch.docs]
-            if self.metrics is not None:
-                self.metrics.delivered(raws, stored, duplicates, dead + len(batch.malformed),
-                                       time.perf_counter() - started)
-            for observe in self.observers:
-                try:
-                    observe(raws)
-                except Exception:  # an observer's bug must not stop delivery
-                    log.exception("observer failed")
+            if self.metrics is not None or self.observers:
+                self._observe(batch.docs, stored, duplicates, dead + len(batch.malformed),
+                              time.perf_counter() - started)
             self.stats.batches += 1
             self.stats.last_success = time.time()
             if batch.finished:
                 self.stats.segments_done += 1
             handled += len(batch.docs) + len(batch.malformed)
         return handled
+
+    def _observe(self, docs: list[SpoolDoc], stored: int, duplicates: int, dead: int, seconds: float) -> None:
+        """Metrics and observers from the delivered records, each parsed once (without its content)."""
+        views = [v for v in (record_view(d.raw) for d in docs) if v is not None]
+        if self.metrics is not None:
+            self.metrics.delivered(docs, views, stored, duplicates, dead, seconds)
+        for observe in self.observers:
+            try:
+                observe(views)
+            except Exception:  # an observer's bug must not stop delivery
+                log.exception("observer failed")
 
     def update_gauges(self) -> None:
         self.sink_healthy = self.sink.healthy()

@@ -55,6 +55,9 @@ class Sink(Protocol):
     def write_digest(self, doc: dict[str, Any]) -> None:
         """Store a signed segment digest (idempotent: its id is the segment's)."""
 
+    def write_anomaly(self, doc: dict[str, Any]) -> None:
+        """Store an anomaly document from the detector (idempotent: keyed by its ``event.id``)."""
+
     def healthy(self) -> bool:
         """Reachable and ready."""
 

@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS deadletters (
     raw BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS anomalies (
+    id TEXT PRIMARY KEY,
+    ts TEXT NOT NULL,
+    day TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS digests (
     id TEXT PRIMARY KEY,
     producer TEXT NOT NULL,
@@ -140,6 +146,16 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO digests VALUES (?,?,?,?,?)",
                          (doc["sidecar.digest.id"], doc["sidecar.producer.id"], doc["@timestamp"],
                           doc["@timestamp"][:10].replace("-", "."), json.dumps(doc)))
+
+    def write_anomaly(self, doc: dict[str, Any]) -> None:
+        conn = self._conn()
+        with conn:
+            conn.execute("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?)",
+                         (doc["event.id"], doc["@timestamp"], doc["@timestamp"][:10].replace("-", "."),
+                          json.dumps(doc, ensure_ascii=False)))
+
+    def anomalies(self) -> list[dict[str, Any]]:
+        return [json.loads(d) for (d,) in self._conn().execute("SELECT doc FROM anomalies ORDER BY ts, id")]
 
     def digests(self) -> list[dict[str, Any]]:
         return [json.loads(d) for (d,) in self._conn().execute("SELECT doc FROM digests ORDER BY producer, ts")]

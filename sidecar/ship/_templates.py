@@ -153,6 +153,15 @@ def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, A
         "http.response.status_code": {"type": "long"},
         "sidecar.anomaly.kind": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
         "sidecar.anomaly.score": {"type": "double"},
+        "sidecar.anomaly.observed_ratio": {"type": "double"},
+        "sidecar.anomaly.expected_ratio": {"type": "double"},
+        "sidecar.anomaly.window_seconds": {"type": "double"},
+        "sidecar.anomaly.count": {"type": "long"},
+        "sidecar.anomaly.calls": {"type": "long"},
+        "sidecar.credential.fingerprint": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "event.id": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "event.kind": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
+        "error.type": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
         "message": {"type": "text"},
     }
     return {

@@ -160,6 +160,7 @@ def test_otlp_export_is_set_up_when_the_app_has_no_tracer_provider(tmp_path: pat
     app = ("import httpx, sidecar\n"
            "sidecar.instrument()\n"
            f"httpx.post({model_url + '/v1/chat/completions'!r}, json={CHAT!r})\n"
+           "sidecar.flush()  # spans end on the spool writer's thread: flush before shutting tracing down\n"
            "from opentelemetry import trace\n"
            "trace.get_tracer_provider().shutdown()\n")
     env = dict(os.environ, SIDECAR_SPOOL_DIR=str(tmp_path / "spool"), SIDECAR_HMAC_KEY=HMAC_KEY,
@@ -170,4 +171,4 @@ def test_otlp_export_is_set_up_when_the_app_has_no_tracer_provider(tmp_path: pat
         server.shutdown()
     assert out.returncode == 0, out.stderr
     traces = [r for r in received if r.startswith(b"/v1/traces ")]
-    assert traces and b"chat gpt-4o-mini" in traces[0]  # the span name, in the protobuf payload
+    assert traces and b"chat gpt-4o-mini" in traces[0], (received, out.stderr[-2000:])  # span name in the payload
