@@ -133,15 +133,7 @@ def deadletter_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str
         "sidecar.original": {"type": "object", "enabled": False},
         "sidecar.original_base64": {"type": "object", "enabled": False},
     }
-    return {
-        "index_patterns": [f"{prefix}-deadletter-*"],
-        "priority": TEMPLATE_PRIORITY,
-        "_meta": {"managed_by": MANAGED_BY, "role": "deadletter"},
-        "template": {
-            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
-            "mappings": {"dynamic": False, "properties": nest(flat)},
-        },
-    }
+    return _side_template(prefix, "deadletter", flat, number_of_replicas)
 
 
 def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
@@ -164,15 +156,7 @@ def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, A
         "error.type": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE},
         "message": {"type": "text"},
     }
-    return {
-        "index_patterns": [f"{prefix}-anomalies-*"],
-        "priority": TEMPLATE_PRIORITY,
-        "_meta": {"managed_by": MANAGED_BY, "role": "anomalies"},
-        "template": {
-            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
-            "mappings": {"dynamic": False, "properties": nest(flat)},
-        },
-    }
+    return _side_template(prefix, "anomalies", flat, number_of_replicas)
 
 
 def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
@@ -185,10 +169,16 @@ def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, An
                                                        "prev", "hash", "signature")},
         **{f"sidecar.digest.{k}": {"type": "long"} for k in ("first_sequence", "last_sequence", "count")},
     }
+    return _side_template(prefix, "digests", flat, number_of_replicas)
+
+
+def _side_template(prefix: str, role: str, flat: dict[str, dict[str, Any]], number_of_replicas: int,
+                   meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template of a side index family ``{prefix}-{role}-YYYY.MM.DD`` (dead letters, anomalies, digests)."""
     return {
-        "index_patterns": [f"{prefix}-digests-*"],
+        "index_patterns": [f"{prefix}-{role}-*"],
         "priority": TEMPLATE_PRIORITY,
-        "_meta": {"managed_by": MANAGED_BY, "role": "digests"},
+        "_meta": {"managed_by": MANAGED_BY, "role": role, **(meta or {})},
         "template": {
             "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
             "mappings": {"dynamic": False, "properties": nest(flat)},

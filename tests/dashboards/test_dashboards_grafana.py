@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
+from sidecar_testing import stop_process
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "dashboards" / "grafana"
@@ -84,12 +85,7 @@ def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> str:
             assert time.monotonic() < deadline, "sidecar run did not ship the demo records in time"
             time.sleep(0.3)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

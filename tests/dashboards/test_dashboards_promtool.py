@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sidecar_testing import stop_process
 
 import sidecar
 
@@ -143,12 +144,7 @@ def sidecar_process(instrumented: Any, tmp_path: pathlib.Path) -> Iterator[str]:
             f"http://127.0.0.1:{port}/healthz/live", timeout=2).status == 200)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def scraped_value(prom: str, query: str) -> float | None:

@@ -172,30 +172,25 @@ def test_deleting_a_whole_segment_with_its_digest(store: SqliteStore) -> None:
     assert {"deleted", "missing_digest"} <= kinds
 
 
-def test_retention_deletion_is_not_tampering(tmp_path: pathlib.Path) -> None:
-    old_day = dt.datetime.now(tz=dt.timezone.utc).date() - dt.timedelta(days=95)
-    spool = tmp_path / "spool"
-    produce(spool, 60, day=old_day)
-    s = SqliteStore(tmp_path / "audit.db")
+def cut_first_segment(tmp: pathlib.Path, name: str, day: dt.date | None = None) -> SqliteStore:
+    """A store whose first segment (records and digest) is gone, as the retention enforcer leaves it."""
+    spool = tmp / name
+    produce(spool, 60, day=day)
+    s = SqliteStore(tmp / f"{name}.db")
     ship(spool, s)
     conn = db(s)
-    # The enforcer removes the oldest records (and their digests) past the limit; the chain then starts mid-way.
     first = s.digests()[0]
     conn.execute("DELETE FROM digests WHERE id = ?", (first["sidecar.digest.id"],))
     for seq in range(1, first["sidecar.digest.last_sequence"] + 1):
         conn.execute("DELETE FROM records WHERE id = ?", (f"prodA-{seq}",))
-    assert run_verify(s).ok
+    return s
+
+
+def test_retention_deletion_is_not_tampering(tmp_path: pathlib.Path) -> None:
+    old_day = dt.datetime.now(tz=dt.timezone.utc).date() - dt.timedelta(days=95)
+    assert run_verify(cut_first_segment(tmp_path, "old", old_day)).ok  # the chain may start past the limit
     # The same cut on young records is tampering.
-    young = tmp_path / "young"
-    produce(young, 60)
-    s2 = SqliteStore(tmp_path / "young.db")
-    ship(young, s2)
-    conn2 = db(s2)
-    first2 = s2.digests()[0]
-    conn2.execute("DELETE FROM digests WHERE id = ?", (first2["sidecar.digest.id"],))
-    for seq in range(1, first2["sidecar.digest.last_sequence"] + 1):
-        conn2.execute("DELETE FROM records WHERE id = ?", (f"prodA-{seq}",))
-    assert {f.kind for f in run_verify(s2).findings} >= {"deleted"}
+    assert {f.kind for f in run_verify(cut_first_segment(tmp_path, "young")).findings} >= {"deleted"}
 
 
 def test_cli_exit_codes(tmp_path: pathlib.Path, model_url: str) -> None:
