@@ -122,14 +122,13 @@ class Runtime:
 
     def process(self, cap: CallCapture, seq: int) -> bytes | None:
         try:
-            record = self.builder.build(cap, seq)
+            doc = self.builder.build(cap, seq)
         except BaseException:
             if cap.span is not None and cap.span_owned:
                 cap.span.end()  # never leave a claimed span open
             raise
-        doc = record.to_document()
         if cap.span is not None and cap.span_owned:
-            end_ns = cap.start_ns + (record.event_duration or 0)
+            end_ns = cap.start_ns + int(doc.get("event.duration") or 0)
             try:
                 apply_to_span(cap.span, doc, end_time_ns=end_ns)
             except Exception:

@@ -262,7 +262,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("OPENAI_KEY", _NB + rf"sk-[{_B62}]{{16,64}}T3BlbkFJ[{_B62}]{{16,64}}" + _NA, literals=("sk-",)),
     Rule("GOOGLE_API_KEY", _NB + rf"AIza[{_B64URL}]{{35}}" + _NA, literals=("AIza",)),
     Rule("AWS_ACCESS_KEY", "(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-         literals=()),
+         literals=("AKIA", "ASIA", "ABIA", "ACCA")),
     Rule("GITHUB_TOKEN", _NB + rf"(?:ghp|gho|ghu|ghs|ghr)_[{_B62}]{{36,251}}" + _NA,
          literals=("gh",)),
     Rule("GITHUB_TOKEN", _NB + r"github_pat_[A-Za-z0-9_]{22,251}" + _NA, literals=("hub_pat_",)),

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 import sidecar
+from sidecar.record import AuditRecord
 
 HMAC_KEY = "test-key-" + "0" * 32
 
@@ -32,8 +33,12 @@ class Instrumented:
     spans: InMemorySpanExporter
 
     def records(self) -> list[dict[str, Any]]:
+        """The spooled documents; each must be a valid AuditRecord (the schema is the source of truth)."""
         assert sidecar.flush(10), "spool writer did not flush in time"
-        return read_spool(self.spool)
+        docs = read_spool(self.spool)
+        for doc in docs:
+            AuditRecord.model_validate(doc)
+        return docs
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         value = self.registry.get_sample_value(name, labels or {})

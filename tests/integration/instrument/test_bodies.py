@@ -57,3 +57,14 @@ def test_bodies_over_the_cap(instrumented: Instrumented, model_url: str) -> None
     assert r["sidecar.content.truncated"] is True
     assert len(r["sidecar.request.content"]) <= 1000
     assert r["gen_ai.request.model"] == "big"  # salvaged from the bytes kept
+
+
+@pytest.mark.sidecar(max_body_bytes=4096, max_content_chars=1000)
+def test_escaped_non_ascii_next_to_personal_data_in_a_capped_body(instrumented: Instrumented,
+                                                                    model_url: str) -> None:
+    """httpx escapes non-ASCII in JSON (\\u8054...); a body past the cap is redacted as text, unescaped first."""
+    big = "联系我13812345678谢谢 " + "x" * 200_000
+    httpx.post(model_url + "/v1/chat/completions", json=chat("big", big))
+    (r,) = instrumented.records()
+    assert "13812345678" not in r["sidecar.request.content"]
+    assert "联系我<PHONE:" in r["sidecar.request.content"]
