@@ -7,6 +7,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -134,14 +135,46 @@ class _Health(BaseHTTPRequestHandler):
 
 def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float) -> ThreadingHTTPServer:
     host, _, port = listen.rpartition(":")
+    probe = {"at": 0.0, "ok": False}
+    lock = threading.Lock()
+
+    def ready() -> bool:
+        # Asked of the sink itself (at most every 2 s): while a write is retrying against a
+        # cluster that went away, the shipping loop cannot report on it.
+        with lock:
+            if time.monotonic() - probe["at"] > 2.0:
+                probe["ok"] = bool(shipper.sink.healthy())
+                probe["at"] = time.monotonic()
+            return bool(probe["ok"])
+
     handler = type("Health", (_Health,), {
-        "live": staticmethod(lambda: time.monotonic() - shipper.last_turn < stale_after),
-        "ready": staticmethod(lambda: bool(shipper.sink_healthy)),
+        "live": staticmethod(lambda: time.monotonic() - shipper.last_turn < stale_after or shipper.busy),
+        "ready": staticmethod(ready),
         "registry": registry,
     })
     server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
     threading.Thread(target=server.serve_forever, name="sidecar-http", daemon=True).start()
     return server
+
+
+def _single_instance(settings: Settings) -> Any:
+    """Hold an exclusive lock on the state directory: two sidecars on one spool would race on the
+    checkpoint. Returns the open lock file (keep it open), or None when another sidecar holds it."""
+    import fcntl
+
+    state = settings.sidecar_state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    fh = open(state / "sidecar.lock", "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 def cmd_run(settings: Settings, once: bool) -> int:
@@ -150,6 +183,11 @@ def cmd_run(settings: Settings, once: bool) -> int:
     from sidecar.ship._metrics import ShipperMetrics
     from sidecar.spool import SpoolReader
 
+    lock = _single_instance(settings)
+    if lock is None:
+        print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
+              f"{settings.sidecar_state_dir / 'sidecar.lock'}); refusing to start a second one", file=sys.stderr)
+        return 2
     sink = _make_sink(settings, once)
     reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
     key = load_or_create_key(settings.hmac_key, settings.key_file)

@@ -50,6 +50,7 @@ class Shipper:
         self.stats = ShipStats()
         self.last_turn = time.monotonic()  # liveness: /healthz/live checks the loop keeps turning
         self.sink_healthy = False
+        self.busy = False  # inside a sink write (which may retry for long): alive, not stuck
 
     def ship_available(self, stop: threading.Event) -> int:
         """Ship everything complete in the spool now. Returns how many lines were handled."""
@@ -65,10 +66,13 @@ class Shipper:
             stored = duplicates = dead = 0
             started = time.perf_counter()
             if batch.docs:
+                self.busy = True
                 try:
                     result = self.sink.write(batch.docs, stop)
                 except SinkStopped:
                     break
+                finally:
+                    self.busy = False
                 stored, duplicates, dead = result.stored, result.duplicates, result.dead_lettered
                 self.stats.stored += stored
                 self.stats.duplicates += duplicates

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import pathlib
@@ -9,8 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +22,13 @@ from typing import Any
 from sidecar_testing import HMAC_KEY, read_spool
 
 from sidecar.ship import SpoolDoc
+from sidecar.ship._elasticsearch import ElasticsearchSink
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
+# Records dated today: `sidecar run` applies the 90-day retention at start, and would rightly delete
+# indices of older test data.
+TODAY = dt.datetime.now(tz=dt.timezone.utc).strftime("%Y.%m.%d")
 
 
 def free_port() -> int:
@@ -90,7 +98,7 @@ def test_elasticsearch_outage_then_recovery(tmp_path: pathlib.Path, es: Any, es_
                                             fault_proxy: Any, docs_factory: Any) -> None:
     """429s, 503s and resets from the cluster: the daemon retries; every record lands once."""
     spool = tmp_path / "spool"
-    write_spool(spool, docs_factory(3000), per_segment=1000)
+    write_spool(spool, docs_factory(3000, day=TODAY), per_segment=1000)
     fault_proxy.fail_bulk(2, 429)
     fault_proxy.fail_bulk(2, 503)
     fault_proxy.reset_bulk(1, after_forward=True)  # the cluster stored it, the answer was lost
@@ -124,33 +132,144 @@ def _sample(exposition: str, series: str) -> float:
     raise AssertionError(f"{series} not exported")
 
 
+def all_ids(es: Any, pattern: str) -> set[str]:
+    es.refresh(pattern)
+    sink = ElasticsearchSink(es.url, index_prefix="unused")
+    return {doc_id for doc_id, _ in sink.scan(pattern, ["_doc"])}
+
+
 def test_kill_9_of_the_sidecar_loses_and_duplicates_nothing(tmp_path: pathlib.Path, es: Any, es_prefix: str,
                                                             elasticsearch_url: str, docs_factory: Any) -> None:
+    """kill -9 at three points of a drain, then a restart: the indexed ids are exactly the spooled ones."""
     spool = tmp_path / "spool"
     n = 20_000
-    write_spool(spool, docs_factory(n), per_segment=4000)
+    docs = docs_factory(n, day=TODAY)
+    write_spool(spool, docs, per_segment=4000)
     env = env_for(spool, elasticsearch_url, es_prefix, SIDECAR_LISTEN=f"127.0.0.1:{free_port()}",
                   SIDECAR_BATCH_SIZE="250")
-    proc = subprocess.Popen([str(BIN / "sidecar"), "run"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-    def some_delivered() -> bool:
+    delivered = 0
+    for threshold in (500, 6000, 12000):
+        proc = subprocess.Popen([str(BIN / "sidecar"), "run"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda t=threshold: es.count(f"{es_prefix}-2*") > t if es.indices(f"{es_prefix}-2*")
+                     else False, 120, f"{threshold} deliveries")
+        finally:
+            proc.kill()  # SIGKILL, mid-stream
+            proc.wait(10)
         es.refresh(f"{es_prefix}-*")
-        return es.count(f"{es_prefix}-2*") > 500 if es.indices(f"{es_prefix}-2*") else False
-
-    try:
-        wait_for(some_delivered, 120, "the first deliveries")
-    finally:
-        proc.kill()  # SIGKILL, mid-stream
-        proc.wait(10)
-    es.refresh(f"{es_prefix}-*")
-    before = es.count(f"{es_prefix}-2*")
-    assert before < n, "the sidecar finished before it was killed; the test proves nothing"
+        delivered = es.count(f"{es_prefix}-2*")
+    assert delivered < n, "the sidecar finished before the last kill; the test proves less than it claims"
     done = subprocess.run([str(BIN / "sidecar"), "run", "--once"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
+    assert all_ids(es, f"{es_prefix}-2*") == {d.doc_id for d in docs}
     es.refresh(f"{es_prefix}-*")
-    assert es.count(f"{es_prefix}-2*") == n
+    assert es.count(f"{es_prefix}-2*") == n  # no id twice
+    assert all_ids(es, f"{es_prefix}-deadletter-*") == set()
+
+
+class SwitchableForwarder:
+    """A loopback TCP forwarder that can be switched off (connection refused, open connections cut)
+    and on again on the same port: from the sidecar's side, Elasticsearch stopped and came back."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urllib.parse.urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() so the port really closes
+            self._listener.close()
+            self._listener = None
+        for c in self._conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+        self._conns.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+
+def test_elasticsearch_stopped_then_restarted(tmp_path: pathlib.Path, es: Any, es_prefix: str,
+                                              elasticsearch_url: str, docs_factory: Any) -> None:
+    forwarder = SwitchableForwarder(elasticsearch_url)
+    spool = tmp_path / "spool"
+    first, second = docs_factory(2000, day=TODAY), docs_factory(2000, start=2000, day=TODAY)
+    write_spool(spool, first)
+    port = free_port()
+    env = env_for(spool, forwarder.url, es_prefix, SIDECAR_LISTEN=f"127.0.0.1:{port}", SIDECAR_POLL_SECONDS="0.2")
+    proc = subprocess.Popen([str(BIN / "sidecar"), "run"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: not list(spool.glob("*.jsonl")), 120, "the first drain")
+        forwarder.down()
+        (spool / "feedbeef-000009-1700000009000.jsonl").write_bytes(b"".join(d.raw + b"\n" for d in second))
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 503, 30, "not ready while down")
+        time.sleep(3)  # records keep arriving while the cluster is away; nothing is acknowledged
+        assert list(spool.glob("*.jsonl"))
+        forwarder.up()
+        wait_for(lambda: not list(spool.glob("*.jsonl")), 180, "the drain after the restart")
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 30, "ready again")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        forwarder.down()
+    assert all_ids(es, f"{es_prefix}-2*") == {d.doc_id for d in first + second}
+    es.refresh(f"{es_prefix}-*")
+    assert es.count(f"{es_prefix}-2*") == 4000
+
+
+def test_a_second_sidecar_on_the_same_spool_refuses(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    env = dict(os.environ, SIDECAR_SPOOL_DIR=str(tmp_path / "spool"), SIDECAR_LISTEN=f"127.0.0.1:{port}",
+               SIDECAR_HMAC_KEY=HMAC_KEY)
+    first = subprocess.Popen([str(BIN / "sidecar"), "run"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/healthz/live") == 200, 30, "the first sidecar")
+        second = subprocess.run([str(BIN / "sidecar"), "run", "--once"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 2
+        assert "another sidecar is already shipping" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert subprocess.run([str(BIN / "sidecar"), "run", "--once"], env=env, timeout=60).returncode == 0
 
 
 def test_not_ready_while_elasticsearch_is_unreachable(tmp_path: pathlib.Path, es_prefix: str) -> None:
@@ -172,11 +291,9 @@ def test_not_ready_while_elasticsearch_is_unreachable(tmp_path: pathlib.Path, es
 def test_sidecar_never_records_itself(tmp_path: pathlib.Path, es: Any, es_prefix: str, elasticsearch_url: str,
                                       docs_factory: Any) -> None:
     """App and shipper in one process: the shipper's own HTTP traffic makes no audit record."""
-    import threading
 
     import sidecar
     from sidecar.ship import Shipper
-    from sidecar.ship._elasticsearch import ElasticsearchSink
     from sidecar.spool import SpoolReader
 
     app_spool = tmp_path / "app-spool"
