@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     capture_content: bool = Field(default=True, description="Store redacted request/response content.")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0,
                                 description="Bytes of each body kept for parsing and content (the seed's 10 MB cap).")
-    max_content_chars: int = Field(default=64 * 1024, ge=0, description="Characters of content kept in a record.")
+    max_content_chars: int = Field(default=16 * 1024, ge=0,
+                                   description="Characters of content kept (and redacted) per body in a record.")
     hmac_key: str | None = Field(default=None, description="Key for pseudonyms and fingerprints; "
                                  "generated and stored under spool_dir when unset.")
     hmac_key_file: pathlib.Path | None = Field(default=None, description="Where a generated key is kept.")
