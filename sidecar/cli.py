@@ -105,6 +105,9 @@ def _make_sink(settings: Settings, once: bool) -> Any:
     return SqliteStore(settings.embedded_store_path)
 
 
+HEALTH_PATHS = ("/healthz", "/healthz/ready", "/healthz/live")
+
+
 class _Health(BaseHTTPRequestHandler):
     """/metrics; /healthz/live (the loop is turning); /healthz and /healthz/ready (sink reachable, schema in)."""
 
@@ -121,7 +124,7 @@ class _Health(BaseHTTPRequestHandler):
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
             body, ctype, code = generate_latest(self.registry), CONTENT_TYPE_LATEST, 200
-        elif path in ("/healthz", "/healthz/ready", "/healthz/live"):
+        elif path in HEALTH_PATHS:
             ok = self.live() if path.endswith("/live") else (self.live() and self.ready())
             body, ctype, code = (b"ok\n" if ok else b"not ready\n"), "text/plain", (200 if ok else 503)
         else:
