@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
+COPY dashboards /usr/share/llm-audit-sidecar/dashboards
 RUN pip install . && rm -rf /src \
     && useradd --system --uid 10001 --no-create-home sidecar \
     && mkdir -p /spool /var/lib/sidecar && chown sidecar /spool /var/lib/sidecar

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import os
+import pathlib
 import re
 import signal
 import sys
@@ -56,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     av.add_argument("--since", type=_since, help="report problems from this time on (15m, 2h, 7d or ISO)")
     av.add_argument("--until", type=_since)
     av.add_argument("--json", action="store_true", help="findings as JSON lines")
+    dash = sub.add_parser("dashboards", help="import the Kibana and Grafana dashboards").add_subparsers(
+        dest="dashboards_command", required=True)
+    di = dash.add_parser("install", help="import into the servers given")
+    di.add_argument("--kibana", metavar="URL")
+    di.add_argument("--kibana-space")
+    di.add_argument("--kibana-api-key", help="or set KIBANA_API_KEY")
+    di.add_argument("--grafana", metavar="URL")
+    di.add_argument("--grafana-token", help="service account token, or set GRAFANA_TOKEN")
+    di.add_argument("--grafana-folder", metavar="UID")
+    di.add_argument("--user", help="basic auth user for both")
+    di.add_argument("--password", help="or set DASHBOARDS_PASSWORD")
+    di.add_argument("--dir", type=pathlib.Path, help="the dashboards folder (default: found next to the package)")
+    di.add_argument("--dry-run", action="store_true")
     q = sub.add_parser("query", help="search the embedded store")
     q.add_argument("--provider")
     q.add_argument("--model")
@@ -343,6 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_query(settings, args)
     if args.command == "audit":
         return cmd_audit_verify(settings, args)
+    if args.command == "dashboards":
+        from sidecar._dashboards import find_dashboards, install
+
+        folder = find_dashboards(args.dir)
+        if folder is None:
+            print("sidecar: no dashboards folder found (give --dir)", file=sys.stderr)
+            return 2
+        return install(folder, sys.stdout, kibana=args.kibana, kibana_space=args.kibana_space,
+                       kibana_api_key=args.kibana_api_key or os.environ.get("KIBANA_API_KEY"),
+                       grafana=args.grafana, grafana_token=args.grafana_token or os.environ.get("GRAFANA_TOKEN"),
+                       grafana_folder=args.grafana_folder, user=args.user,
+                       password=args.password or os.environ.get("DASHBOARDS_PASSWORD"), dry_run=args.dry_run)
     if args.command == "retention":
         from sidecar.retention import retention_apply, retention_verify
 
