@@ -25,6 +25,7 @@ from sidecar.telemetry import Metrics
 log = logging.getLogger("sidecar.spool")
 
 _WAKE_AT = 256
+_YIELD_EVERY = 0.002
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".jsonl"
 
@@ -193,6 +194,7 @@ class SpoolWriter:
     def _write_batch(self, batch: list[tuple[Any, _Waiter | None]]) -> None:
         lines: list[bytes] = []
         waiters: list[_Waiter] = []
+        yielded = time.perf_counter()
         for item, waiter in batch:
             if waiter is not None:
                 waiters.append(waiter)
@@ -210,6 +212,13 @@ class SpoolWriter:
             self._seq += 1
             line, self._chain_head = chain_line(line, self._chain_head)
             lines.append(line)
+            # Hand the GIL back every couple of milliseconds of work: an application thread waiting
+            # for it then waits about that long, not for a whole batch (p99 latency), while short
+            # batches run through without extra thread switches (p50).
+            now = time.perf_counter()
+            if now - yielded > _YIELD_EVERY:
+                time.sleep(0)
+                yielded = time.perf_counter()
         chunks: list[list[bytes]] = []
         chunk: list[bytes] = []
         room = self.config.segment_bytes - self._segment_size if self._fd is not None else self.config.segment_bytes
