@@ -270,6 +270,9 @@ def _token_like(value: str) -> bool:
     return any(c.isdigit() or c in "._~+/=-" for c in value) or sum(1 for c in value[1:] if c.isupper()) >= 2
 
 
+_TAG_CACHE = 4096
+
+
 def _normalize(type_name: str, value: str) -> str:
     """Canonical form hashed for a placeholder, so one number written two ways gets one tag."""
     if type_name in ("CREDIT_CARD", "US_SSN"):
@@ -329,6 +332,7 @@ class Redactor:
             compiled.append(_prepare(rule, user=True))
         self._rules: tuple[_Compiled, ...] = tuple(compiled)
         self._gate = _gate(self._rules)
+        self._tags: dict[tuple[str, str], str] = {}
         self._allow: frozenset[str] = frozenset(v for v in allow if isinstance(v, str) and v)
         self.detect_ip = detect_ip
 
@@ -342,7 +346,15 @@ class Redactor:
 
     def placeholder(self, type_name: str, value: str) -> str:
         """``<TYPE:hmac8>`` for ``value`` (canonicalized by type first, see the class docstring)."""
-        return f"<{type_name}:{self.fingerprint(_normalize(type_name, value))}>"
+        # The same values come back call after call (a user's e-mail in every turn, the request
+        # echoed in the response): remember recent tags rather than re-hashing them.
+        key = (type_name, value)
+        tag = self._tags.get(key)
+        if tag is None:
+            if len(self._tags) >= _TAG_CACHE:
+                self._tags.clear()
+            tag = self._tags[key] = f"<{type_name}:{self.fingerprint(_normalize(type_name, value))}>"
+        return tag
 
     # -- text --------------------------------------------------------------------------------
 
