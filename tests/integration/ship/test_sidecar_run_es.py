@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sidecar_testing import HMAC_KEY, read_spool
 
 from sidecar.ship import SpoolDoc
@@ -312,3 +313,37 @@ def test_sidecar_never_records_itself(tmp_path: pathlib.Path, es: Any, es_prefix
     assert es.count(f"{es_prefix}-2*") == 50
     assert read_spool(app_spool) == []
     assert json.dumps(read_spool(app_spool)) == "[]"
+
+
+def test_disk_full_on_the_dead_letter_path_loses_nothing(tmp_path: pathlib.Path, es: Any, es_prefix: str,
+                                                         elasticsearch_url: str, docs_factory: Any) -> None:
+    """Dead-letter index refused and the local dead-letter file on a full disk: the batch is not
+    acknowledged (the checkpoint stays), so the records are retried later instead of dropped."""
+    import threading as _threading
+
+    from sidecar.ship import Shipper
+    from sidecar.ship._elasticsearch import DeadLetterError
+    from sidecar.spool import SpoolReader
+
+    today = dt.datetime.now(dt.timezone.utc)
+    es.request("PUT", f"/{es_prefix}-deadletter-{today:%Y.%m.%d}",
+               {"mappings": {"properties": {"error": {"properties": {"type": {"type": "long"}}}}}})
+    dl_dir = tmp_path / "deadletter"
+    dl_dir.mkdir()
+    (dl_dir / f"deadletter-{today:%Y%m%d}.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
+    spool = tmp_path / "spool"
+    docs = docs_factory(50, day=TODAY, bad=frozenset({7}))
+    write_spool(spool, docs)
+    reader = SpoolReader(spool, tmp_path / "state")
+    sink = ElasticsearchSink(elasticsearch_url, index_prefix=es_prefix, deadletter_dir=dl_dir)
+    sink.open()
+    with pytest.raises((DeadLetterError, OSError)):
+        Shipper(reader, sink).ship_available(_threading.Event())
+    assert reader.checkpoint.offsets == {}  # nothing acknowledged
+    assert list(spool.glob("*.jsonl"))
+    # Space comes back: the same records ship, the unindexable one lands in the local file.
+    (dl_dir / f"deadletter-{today:%Y%m%d}.jsonl").unlink()
+    Shipper(SpoolReader(spool, tmp_path / "state"), sink).ship_available(_threading.Event())
+    assert all_ids(es, f"{es_prefix}-2*") == {d.doc_id for i, d in enumerate(docs) if i != 7}
+    lines = (dl_dir / f"deadletter-{today:%Y%m%d}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["sidecar.original_id"] for line in lines] == [docs[7].doc_id]
