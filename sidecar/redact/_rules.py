@@ -301,10 +301,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     # key = value / "key": "value" assignments of secrets in pasted configs, env files, logs
     Rule(
         "SECRET",
-        # found from the ':' or '=' (fast to scan for), the key name checked by a look-behind
-        r"(?<=(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
-        r"|private[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret)(?:\\?[\"'])?[ \t]{0,3})"
-        r"[:=][ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})",
+        # found from the ':' or '=' (fast to scan for), the key name then checked by a look-behind
+        # that ends on that same character: tried only where a ':' or '=' stands, not at every position
+        r"[:=](?<=(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
+        r"|private[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret)(?:\\?[\"'])?[ \t]{0,3}"
+        r"[:=])[ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})",
         _assignment_ok,
         literals=("ass", "Pass", "PASS", "wd", "WD", "ecret", "ECRET", "key", "Key", "KEY", "oken", "OKEN"),
     ),
