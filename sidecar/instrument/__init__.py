@@ -153,9 +153,20 @@ def current_settings() -> Settings | None:
 
 
 def _shutdown() -> None:
+    """At interpreter exit: write what is queued and seal the segment (also in forked children)."""
     runtime = _state.runtime
-    if runtime is not None and os.getpid() == os.getpid():
+    if runtime is not None:
         runtime.close()
+
+
+def _after_fork_in_child() -> None:
+    runtime = _state.runtime
+    if runtime is not None:
+        runtime.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # once per process, whatever the instrument/uninstrument cycles
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SidecarInstrumentor(BaseInstrumentor):  # type: ignore[misc]

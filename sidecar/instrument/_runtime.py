@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 import weakref
@@ -58,10 +57,9 @@ class Runtime:
             self.producer_id, self.process, self.metrics)
         self.cap = settings.max_body_bytes
         self._redaction_failures_seen = 0
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child (gunicorn workers): a new producer with its own segments and writer."""
         self.producer_id = new_producer_id()
         self.builder.producer_id = self.producer_id
         self.writer.reset_after_fork(self.producer_id)

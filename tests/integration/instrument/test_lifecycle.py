@@ -172,3 +172,25 @@ def test_otlp_export_is_set_up_when_the_app_has_no_tracer_provider(tmp_path: pat
     assert out.returncode == 0, out.stderr
     traces = [r for r in received if r.startswith(b"/v1/traces ")]
     assert traces and b"chat gpt-4o-mini" in traces[0], (received, out.stderr[-2000:])  # span name in the payload
+
+
+def test_forked_workers_write_as_their_own_producers(instrumented: Instrumented, model_url: str) -> None:
+    """gunicorn-style: instrument in the parent, fork workers; each child is a producer of its own."""
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            httpx.post(model_url + "/v1/chat/completions", json=CHAT)
+            httpx.post(model_url + "/v1/chat/completions", json=CHAT)
+            code = 0 if sidecar.flush(10) else 2
+        finally:
+            os._exit(code)
+    httpx.post(model_url + "/v1/chat/completions", json=CHAT)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    docs = instrumented.records()
+    assert len(docs) == 3
+    producers = {d["sidecar.producer.id"] for d in docs}
+    assert len(producers) == 2
+    by_producer = {p: sorted(d["sidecar.sequence"] for d in docs if d["sidecar.producer.id"] == p) for p in producers}
+    assert sorted(by_producer.values()) == [[1], [1, 2]]  # each chain starts at 1
