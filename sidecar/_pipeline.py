@@ -7,6 +7,7 @@ only wires them together with the configuration.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import socket
@@ -116,6 +117,22 @@ def unescape_json(text: str) -> str:
     return _U_ESCAPE.sub(_unescape, text) if "\\u" in text else text
 
 
+_RETRY_WINDOW_NS = 600 * 10**9  # attempts of one request further apart than this are separate requests
+
+
+def transport_phase(exc: BaseException) -> str:
+    """connect | read | write | pool | tls | other, from the exception's class names (httpx, requests, urllib3)."""
+    names = " ".join(c.__name__ for c in type(exc).__mro__).lower()
+    if "ssl" in names or "tls" in names or "certificate" in names:
+        return "tls"
+    for phase in ("pool", "connect", "read", "write"):
+        if phase in names:
+            return phase
+    if "protocol" in names or "remotedisconnected" in names:
+        return "read"
+    return "other"
+
+
 def header(headers: list[tuple[str, str]], name: str) -> str | None:
     for k, v in headers:
         if k == name:
@@ -162,6 +179,7 @@ class RecordBuilder:
         self.redactor = redactor
         self.producer_id = producer_id
         self.redaction_failures = 0
+        self._group_ends: dict[str, int] = {}  # retry group -> when its latest attempt ended (ns)
 
     # -- content -----------------------------------------------------------
 
@@ -312,6 +330,15 @@ class RecordBuilder:
             # SDKs close the response as soon as they read the end marker; the generation did finish.
             outcome = "completed"
         duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
+        group = hashlib.sha256(f"{cap.method} {cap.host} {cap.path}\n".encode() + (req_bytes or b"")[:65536]
+                               ).hexdigest()[:16]
+        previous_end = self._group_ends.get(group)
+        delay = None
+        if previous_end is not None and 0 <= cap.start_ns - previous_end < _RETRY_WINDOW_NS:
+            delay = round((cap.start_ns - previous_end) / 1e9, 6)
+        if len(self._group_ends) >= 10_000:
+            self._group_ends.clear()
+        self._group_ends[group] = cap.start_ns + duration_ns
         ttfc = None
         if tee is not None and tee.first_at is not None and (cap.streamed or f.get("request_stream")):
             ttfc = round(tee.first_at - cap.start_perf, 6)
@@ -337,6 +364,15 @@ class RecordBuilder:
             server_address=cap.host,
             server_port=cap.port,
             http_client=cap.client,
+            url_scheme=urlsplit(cap.url).scheme or None,
+            client_timeout=cap.timeout,
+            client_timeout_set=(cap.timeout is not None) if cap.timeout_known else None,
+            connection_reused=cap.connection_reused,
+            resend_count=cap.resend_count,
+            retry_group=group,
+            retry_delay=delay,
+            transport_phase=transport_phase(cap.exception) if cap.exception is not None and cap.status_code is None
+            else None,
             status_code=cap.status_code,
             error_type=error_type,
             retry_after=retry_after_seconds(header(cap.response_headers, "retry-after")),

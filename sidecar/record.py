@@ -88,6 +88,21 @@ class AuditRecord(BaseModel):
     server_address: str | None = _f("server.address", "keyword", "Host called.")
     server_port: int | None = _f("server.port", "long", "Port called.")
     http_client: str | None = _f("sidecar.http.client", "keyword", "httpx, httpx2 or requests.")
+    url_scheme: str | None = _f("url.scheme", "keyword", "http or https (TLS).")
+    client_timeout: float | None = _f("sidecar.client.timeout", "double",
+                                      "Read timeout the client had configured, in seconds (absent: unknown or none).")
+    client_timeout_set: bool | None = _f("sidecar.client.timeout_set", "boolean",
+                                         "Whether the client had any timeout configured (when it can be read).")
+    connection_reused: bool | None = _f("sidecar.connection.reused", "boolean",
+                                        "The call went over a kept-alive connection (httpx, httpx2).")
+    resend_count: int | None = _f("http.request.resend_count", "long",
+                                  "Attempt number of a retried request (0 = first), from the SDK's retry header.")
+    retry_group: str | None = _f("sidecar.retry.group", "keyword",
+                                 "Same for attempts of one logical request: hash of method, URL path and body.")
+    retry_delay: float | None = _f("sidecar.retry.delay", "double",
+                                   "Seconds between the previous attempt of this group ending and this one starting.")
+    transport_phase: str | None = _f("sidecar.transport.phase", "keyword",
+                                     "Where a call without a response failed: connect, read, write, pool, tls.")
     status_code: int | None = _f("http.response.status_code", "long", "HTTP status; absent when no response came.")
     error_type: str | None = _f("error.type", "keyword", "Status code as a string, or the exception's class name.")
     error_code: str | None = _f("error.code", "keyword", "Provider's error code or type from the error body.")

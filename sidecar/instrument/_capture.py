@@ -90,6 +90,10 @@ class CallCapture:
     end_perf: float | None = None
     exception: BaseException | None = None
     stream_outcome: str | None = None
+    timeout: float | None = None
+    timeout_known: bool = False
+    resend_count: int | None = None
+    connection_reused: bool | None = None
     streamed: bool = False
     _finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -33,6 +33,11 @@ def _start(module_name: str, request: Any) -> tuple[Runtime, CallCapture] | None
         if cap is None:
             return None
         cap.span = open_span()
+        timeout = request.extensions.get("timeout")
+        if isinstance(timeout, dict):
+            cap.timeout_known = True
+            read = timeout.get("read")
+            cap.timeout = float(read) if isinstance(read, (int, float)) else None
         return rt, cap
     except Exception:  # our problem, never the application's
         _state.internal_error("capture")
@@ -42,6 +47,7 @@ def _start(module_name: str, request: Any) -> tuple[Runtime, CallCapture] | None
 def _on_response(rt: Runtime, cap: CallCapture, response: Any) -> None:
     cap.status_code = response.status_code
     cap.response_headers = response.headers.multi_items()
+    cap.connection_reused = rt.seen_connection(response.extensions.get("network_stream"))
     span = claim_current_span()
     if span is not None:
         cap.span = span

@@ -84,6 +84,11 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
             cap = rt.start("requests", request.method or "GET", parts.scheme, parts.hostname or "", parts.port,
                            parts.path, request.url, headers, body if isinstance(body, bytes) or body is None else None)
             if cap is not None:
+                timeout = kwargs.get("timeout")
+                cap.timeout_known = True
+                if isinstance(timeout, tuple):
+                    timeout = timeout[1] if len(timeout) > 1 else timeout[0]
+                cap.timeout = float(timeout) if isinstance(timeout, (int, float)) else None
                 if body is None:
                     cap.request_tee = None
                     cap.request_size = 0

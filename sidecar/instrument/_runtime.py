@@ -56,6 +56,7 @@ class Runtime:
                         settings.spool_max_bytes),
             self.producer_id, self.process, self.metrics)
         self.cap = settings.max_body_bytes
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._redaction_failures_seen = 0
 
     def after_fork(self) -> None:
@@ -90,7 +91,23 @@ class Runtime:
         else:
             cap.request_tee = BodyTee(self.cap)
         cap.response = BodyTee(self.cap)
+        for name, value in headers:
+            if name == "x-stainless-retry-count":  # the openai and anthropic SDKs' attempt counter
+                cap.resend_count = int(value) if value.isdigit() else None
+                break
         return cap
+
+    def seen_connection(self, stream: Any) -> bool | None:
+        """True when this network stream carried an earlier call (keep-alive reuse)."""
+        if stream is None:
+            return None
+        try:
+            if stream in self._streams:
+                return True
+            self._streams.add(stream)
+        except TypeError:  # not weak-referenceable: cannot tell
+            return None
+        return False
 
     def complete(self, cap: CallCapture) -> None:
         """The call is over (body read, stream ended or closed, or it failed): hand it to the writer."""

@@ -1,0 +1,94 @@
+"""Transport facts in the record: failure phase, configured timeout, keep-alive reuse, retries linked."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+import requests
+from sidecar_testing import Instrumented
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def stalled_url() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(2)
+    for s in held:
+        s.close()
+    server.close()
+
+
+def test_failure_phases(instrumented: Instrumented, stalled_url: str) -> None:
+    with pytest.raises(httpx.ConnectError):
+        httpx.post("http://127.0.0.1:9/v1/chat/completions", json=CHAT)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(stalled_url + "/v1/chat/completions", json=CHAT, timeout=httpx.Timeout(5.0, read=0.3))
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(stalled_url + "/v1/chat/completions", json=CHAT, timeout=(5, 0.3))
+    refused, stalled, stalled_requests = instrumented.records()
+    assert refused["sidecar.transport.phase"] == "connect" and refused["error.type"] == "httpx.ConnectError"
+    assert stalled["sidecar.transport.phase"] == "read" and stalled["sidecar.client.timeout"] == 0.3
+    assert stalled["event.duration"] >= 0.3e9  # the elapsed time until the failure
+    assert stalled_requests["sidecar.transport.phase"] == "read"
+    assert stalled_requests["sidecar.client.timeout"] == 0.3
+    assert all("http.response.status_code" not in r for r in (refused, stalled, stalled_requests))
+
+
+def test_configured_timeouts(instrumented: Instrumented, model_url: str) -> None:
+    with httpx.Client(timeout=None) as no_timeout:
+        no_timeout.post(model_url + "/v1/chat/completions", json=CHAT)
+    requests.post(model_url + "/v1/chat/completions", json=CHAT)  # requests: no timeout unless given
+    openai.OpenAI(base_url=model_url + "/v1", api_key="sk-" + "t" * 40, timeout=30.0, max_retries=0) \
+        .chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    a, b, c = instrumented.records()
+    assert a["sidecar.client.timeout_set"] is False and "sidecar.client.timeout" not in a
+    assert b["sidecar.client.timeout_set"] is False
+    assert c["sidecar.client.timeout_set"] is True and c["sidecar.client.timeout"] == 30.0
+
+
+def test_connection_reuse(instrumented: Instrumented, model_url: str) -> None:
+    with httpx.Client() as client:
+        for _ in range(3):
+            client.post(model_url + "/v1/chat/completions", json=CHAT)
+    for _ in range(2):
+        with httpx.Client() as fresh:  # a new client (so a new connection) per call
+            fresh.post(model_url + "/v1/chat/completions", json=CHAT)
+    reused = [r["sidecar.connection.reused"] for r in instrumented.records()]
+    assert reused == [False, True, True, False, False]
+
+
+def test_sdk_retries_are_linked(instrumented: Instrumented, model_url: str) -> None:
+    client = openai.OpenAI(base_url=model_url + "/v1", api_key="sk-" + "r" * 40, max_retries=2)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="error-429", messages=[{"role": "user", "content": "x"}])
+    attempts = instrumented.records()
+    assert [r["http.request.resend_count"] for r in attempts] == [0, 1, 2]
+    assert len({r["sidecar.retry.group"] for r in attempts}) == 1
+    assert "sidecar.retry.delay" not in attempts[0]
+    # The SDK honoured retry-after: 1 between attempts.
+    assert all(r["sidecar.retry.delay"] >= 0.9 for r in attempts[1:])
+    assert all(r["url.scheme"] == "http" for r in attempts)
