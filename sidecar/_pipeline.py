@@ -325,6 +325,10 @@ class RecordBuilder:
             error_type = str(cap.status_code)
         elif cap.stream_outcome == "error":
             error_type = "stream_error"
+        if cap.cache_hit:
+            # A cached answer cost nothing: its usage numbers describe the original call, not this one.
+            for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                f.pop(name, None)
         outcome = cap.stream_outcome
         if outcome == "closed_early" and f.get("response_finish_reasons"):
             # SDKs close the response as soon as they read the end marker; the generation did finish.
@@ -371,6 +375,7 @@ class RecordBuilder:
             resend_count=cap.resend_count,
             retry_group=group,
             retry_delay=delay,
+            cache_hit=True if cap.cache_hit else None,
             transport_phase=transport_phase(cap.exception) if cap.exception is not None and cap.status_code is None
             else None,
             status_code=cap.status_code,

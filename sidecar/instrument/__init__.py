@@ -56,11 +56,22 @@ def _otel_instrumentor(name: str) -> Any | None:
         return None
 
 
+def _requests_cache_mixin() -> Any | None:
+    try:
+        from requests_cache.session import CacheMixin
+    except ImportError:
+        return None
+    return CacheMixin
+
+
 def _patch(name: str, module: Any) -> None:
     if name == "requests":
-        from sidecar.instrument._requests import wrap_send
+        from sidecar.instrument._requests import wrap_cached_send, wrap_send
 
         module.Session.send = wrap_send(module.Session.send)
+        mixin = _requests_cache_mixin()
+        if mixin is not None:
+            mixin.send = wrap_cached_send(mixin.send)
     else:
         import wrapt
 
@@ -77,6 +88,9 @@ def _unpatch(name: str, module: Any) -> None:
         original = getattr(send, "_sidecar_original", None)
         if original is not None:
             module.Session.send = original
+        mixin = _requests_cache_mixin()
+        if mixin is not None and getattr(mixin.send, "_sidecar_original", None) is not None:
+            mixin.send = mixin.send._sidecar_original
     else:
         unwrap(module.HTTPTransport, "handle_request")
         unwrap(module.AsyncHTTPTransport, "handle_async_request")

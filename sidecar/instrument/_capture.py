@@ -94,6 +94,7 @@ class CallCapture:
     timeout_known: bool = False
     resend_count: int | None = None
     connection_reused: bool | None = None
+    cache_hit: bool = False
     streamed: bool = False
     _finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -9,6 +9,7 @@ and the record finishes at its end, at ``close()``, or when the response is coll
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +123,40 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:
             _state.internal_error("capture")
             cap.finish(rt.complete)
+        return response
+
+    send._sidecar_original = original  # type: ignore[attr-defined]
+    return send
+
+
+def wrap_cached_send(original: Callable[..., Any]) -> Callable[..., Any]:
+    """requests-cache's ``CacheMixin.send``: a hit never reaches ``Session.send``, so record it here."""
+
+    @functools.wraps(original)
+    def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        rt = _state.runtime
+        started = time.perf_counter()
+        response = original(self, request, *args, **kwargs)
+        if rt is None or not getattr(response, "from_cache", False) or not is_instrumentation_enabled():
+            return response
+        try:
+            parts = urlsplit(request.url)
+            body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+            headers = [(k.lower(), v if isinstance(v, str) else v.decode("latin-1"))
+                       for k, v in request.headers.items()]
+            cap = rt.start("requests", request.method or "GET", parts.scheme, parts.hostname or "", parts.port,
+                           parts.path, request.url, headers, body if isinstance(body, bytes) else None)
+            if cap is not None:
+                cap.start_perf = started
+                cap.cache_hit = True
+                cap.status_code = response.status_code
+                cap.response_headers = [(k.lower(), v) for k, v in response.headers.items()]
+                cap.response_decoded = True
+                if cap.response is not None:
+                    cap.response.add(response.content or b"")
+                cap.finish(rt.complete, outcome="completed")
+        except Exception:  # our problem, never the application's
+            _state.internal_error("capture")
         return response
 
     send._sidecar_original = original  # type: ignore[attr-defined]

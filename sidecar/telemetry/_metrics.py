@@ -65,6 +65,8 @@ class CallMetrics:
             "llm_requests", "Model calls by provider, model, operation, status code and error type.",
             CALL_LABELS, registry=reg)
         self.redactions = Counter("sidecar_redactions", "Values masked, by type.", ("type",), registry=reg)
+        self.cache_hits = Counter("llm_cache_hits", "Model calls answered from a client-side cache.",
+                                  ("provider", "model", "operation"), registry=reg)
         self._seen_calls: set[tuple[str, str, str]] = set()
 
     def _preinit(self, provider: str, model: str, operation: str) -> None:
@@ -84,6 +86,9 @@ class CallMetrics:
         error_type = doc.get("error.type") or ""
         if error_type and not error_type.isdigit():
             error_type = error_type.rsplit(".", 1)[-1][:60]
+        if doc.get("sidecar.cache.hit"):
+            self.cache_hits.labels(provider, model, operation).inc()
+            return
         if (provider, model, operation) not in self._seen_calls:
             self._preinit(provider, model, operation)
         self.requests.labels(provider, model, operation, status_code, error_type).inc()

@@ -92,3 +92,22 @@ def test_sdk_retries_are_linked(instrumented: Instrumented, model_url: str) -> N
     # The SDK honoured retry-after: 1 between attempts.
     assert all(r["sidecar.retry.delay"] >= 0.9 for r in attempts[1:])
     assert all(r["url.scheme"] == "http" for r in attempts)
+
+
+def test_requests_cache_hits_are_recorded_as_hits_without_tokens(instrumented: Instrumented,
+                                                                  model_url: str) -> None:
+    import requests_cache
+
+    session = requests_cache.CachedSession(backend="memory", allowable_methods=("GET", "POST"))
+    answers = [session.post(model_url + "/v1/chat/completions", json=CHAT, timeout=10) for _ in range(3)]
+    assert [a.from_cache for a in answers] == [False, True, True]
+    assert len({a.text for a in answers}) == 1
+    miss, *hits = instrumented.records()
+    assert "sidecar.cache.hit" not in miss and miss["gen_ai.usage.input_tokens"] == 12
+    for hit in hits:
+        assert hit["sidecar.cache.hit"] is True
+        assert "gen_ai.usage.input_tokens" not in hit and "gen_ai.usage.output_tokens" not in hit
+        assert hit["http.response.status_code"] == 200 and hit["gen_ai.request.model"] == "gpt-4o-mini"
+    labels = {"provider": "openai", "model": "gpt-4o-mini", "operation": "chat"}
+    assert instrumented.metric("llm_cache_hits_total", labels) == 2
+    assert instrumented.metric("llm_requests_total", {**labels, "status_code": "200", "error_type": ""}) == 1
