@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("--password", help="or set DASHBOARDS_PASSWORD")
     di.add_argument("--dir", type=pathlib.Path, help="the dashboards folder (default: found next to the package)")
     di.add_argument("--dry-run", action="store_true")
+    adv = sub.add_parser("advise", help="check the app's API hygiene from its records; exit 1 on errors")
+    adv.add_argument("--since", type=_since, default=None, help="15m, 2h, 7d or an ISO time (default: 24h)")
+    adv.add_argument("--until", type=_since)
+    adv.add_argument("--json", action="store_true", help="the report as one JSON document")
+    adv.add_argument("--max-timeout", type=float, default=120.0, help="flag client timeouts above this (s)")
     q = sub.add_parser("query", help="search the embedded store")
     q.add_argument("--provider")
     q.add_argument("--model")
@@ -247,8 +252,15 @@ def cmd_run(settings: Settings, once: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
+    from sidecar._advise import AdviceMetrics, advise
+
+    advice = AdviceMetrics(REGISTRY)
+
+    def advice_tick() -> None:
+        advice.update(advise(fetch_docs(settings, _since("1h"), None)))
+
     shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (3600.0, lambda: _enforce_retention(settings))])
+                every=[(30.0, anomaly_tick), (300.0, advice_tick), (3600.0, lambda: _enforce_retention(settings))])
     detector.save()
     server.shutdown()
     sink.close()
@@ -343,6 +355,33 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if not findings else 1
 
 
+def fetch_docs(settings: Settings, since: str | None, until: str | None) -> Any:
+    """Record documents in a time range, from Elasticsearch or the embedded store."""
+    if settings.elasticsearch_url:
+        sink = _make_sink(settings, once=True)
+        docs = (d for _, d in sink.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"]))
+        return (d for d in docs if (not since or d.get("@timestamp", "") >= since)
+                and (not until or d.get("@timestamp", "") < until))
+    from sidecar.ship import QueryFilter, SqliteStore
+
+    if not settings.embedded_store_path.exists():
+        return iter(())
+    return SqliteStore(settings.embedded_store_path).query(QueryFilter(since=since, until=until, limit=None))
+
+
+def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar._advise import advise, render
+
+    since = args.since or _since("24h")
+    report = advise(fetch_docs(settings, since, args.until), max_timeout=args.max_timeout)
+    if args.json:
+        print(json.dumps({"records": report.records, "findings": [f.to_json() for f in report.findings],
+                          "token_spend": [{"caller": c, "tokens": t} for c, t in report.spend]}))
+    else:
+        print(render(report))
+    return 1 if report.has_errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -357,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_query(settings, args)
     if args.command == "audit":
         return cmd_audit_verify(settings, args)
+    if args.command == "advise":
+        return cmd_advise(settings, args)
     if args.command == "dashboards":
         from sidecar._dashboards import find_dashboards, install
 
