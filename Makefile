@@ -25,6 +25,8 @@ demo: $(VENV)/.installed
 	SIDECAR_SPOOL_DIR=$(DEMO_DIR)/spool $(VENV)/bin/sidecar query
 	@echo "== error-code summary (sidecar query --summary)"
 	SIDECAR_SPOOL_DIR=$(DEMO_DIR)/spool $(VENV)/bin/sidecar query --summary
+	@echo "== sidecar advise: the app's API hygiene (exit 1 here: the demo sends a key in a URL on purpose)"
+	-SIDECAR_SPOOL_DIR=$(DEMO_DIR)/spool $(VENV)/bin/sidecar advise
 	@echo "== one record in full (sidecar query --json --provider gcp.gemini --limit 1): secrets are masked"
 	SIDECAR_SPOOL_DIR=$(DEMO_DIR)/spool $(VENV)/bin/sidecar query --json --provider gcp.gemini --limit 1 \
 		| $(PY) -m json.tool --no-ensure-ascii

@@ -102,7 +102,8 @@ class AuditRecord(BaseModel):
     retry_delay: float | None = _f("sidecar.retry.delay", "double",
                                    "Seconds between the previous attempt of this group ending and this one starting.")
     cache_hit: bool | None = _f("sidecar.cache.hit", "boolean",
-                                "Answered from a client-side cache (requests-cache): no server call, no tokens spent.")
+                                "Answered from a client-side cache (requests-cache, hishel): no server call, "
+                                "no tokens spent.")
     transport_phase: str | None = _f("sidecar.transport.phase", "keyword",
                                      "Where a call without a response failed: connect, read, write, pool, tls.")
     status_code: int | None = _f("http.response.status_code", "long", "HTTP status; absent when no response came.")

@@ -56,6 +56,17 @@ def _otel_instrumentor(name: str) -> Any | None:
         return None
 
 
+def _hishel(name: str) -> Any | None:
+    """hishel's cache transports for httpx / httpx2, when hishel is installed."""
+    try:
+        module = importlib.import_module(f"hishel.{name}")
+    except ImportError:
+        return None
+    if not hasattr(module, "CacheTransport") or not hasattr(module, "AsyncCacheTransport"):
+        return None
+    return module
+
+
 def _requests_cache_mixin() -> Any | None:
     try:
         from requests_cache.session import CacheMixin
@@ -80,6 +91,13 @@ def _patch(name: str, module: Any) -> None:
         sync_wrapper, async_wrapper = make_wrappers(module, name)
         wrapt.wrap_function_wrapper(module, "HTTPTransport.handle_request", sync_wrapper)
         wrapt.wrap_function_wrapper(module, "AsyncHTTPTransport.handle_async_request", async_wrapper)
+        cache = _hishel(name)
+        if cache is not None:
+            from sidecar.instrument._httpx import make_cache_wrappers
+
+            sync_cache, async_cache = make_cache_wrappers(module, name)
+            wrapt.wrap_function_wrapper(cache, "CacheTransport.handle_request", sync_cache)
+            wrapt.wrap_function_wrapper(cache, "AsyncCacheTransport.handle_async_request", async_cache)
 
 
 def _unpatch(name: str, module: Any) -> None:
@@ -94,6 +112,10 @@ def _unpatch(name: str, module: Any) -> None:
     else:
         unwrap(module.HTTPTransport, "handle_request")
         unwrap(module.AsyncHTTPTransport, "handle_async_request")
+        cache = _hishel(name)
+        if cache is not None:
+            unwrap(cache.CacheTransport, "handle_request")
+            unwrap(cache.AsyncCacheTransport, "handle_async_request")
 
 
 def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: Any) -> None:

@@ -213,3 +213,47 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         return response
 
     return handle_request, handle_async_request
+
+
+def make_cache_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """hishel's ``CacheTransport``: a cache hit never reaches the network transport we wrap, so it is
+    recorded here, as a cache hit (no server call, no tokens), when hishel says it came from the cache."""
+    observed, observed_async, _, _ = make_stream_classes(module)
+
+    def hit(response: Any) -> bool:
+        status = response.extensions.get("caching")  # hishel's CacheStatus, a TypedDict
+        if isinstance(status, dict):
+            return bool(status.get("from_cache"))
+        return bool(getattr(status, "from_cache", False))
+
+    def record(request: Any, response: Any, stream_class: type) -> None:
+        started = _start(module_name, request)
+        if started is None:
+            return
+        rt, cap = started
+        cap.cache_hit = True
+        cap.status_code = response.status_code
+        cap.response_headers = response.headers.multi_items()
+        response.stream = stream_class(response.stream, cap, rt.complete)
+
+    def handle_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        response = wrapped(*args, **kwargs)
+        try:
+            if hit(response):
+                record(args[0] if args else kwargs["request"], response, observed)
+        except Exception:  # our problem, never the application's
+            _state.internal_error("capture")
+        return response
+
+    async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                                   kwargs: dict[str, Any]) -> Any:
+        response = await wrapped(*args, **kwargs)
+        try:
+            if hit(response):
+                record(args[0] if args else kwargs["request"], response, observed_async)
+        except Exception:  # our problem, never the application's
+            _state.internal_error("capture")
+        return response
+
+    return handle_request, handle_async_request

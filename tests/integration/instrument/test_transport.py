@@ -111,3 +111,19 @@ def test_requests_cache_hits_are_recorded_as_hits_without_tokens(instrumented: I
     labels = {"provider": "openai", "model": "gpt-4o-mini", "operation": "chat"}
     assert instrumented.metric("llm_cache_hits_total", labels) == 2
     assert instrumented.metric("llm_requests_total", {**labels, "status_code": "200", "error_type": ""}) == 1
+
+
+@pytest.mark.sidecar(model_hosts="127.0.0.1=vllm")
+def test_hishel_cache_hits_are_recorded_as_hits(instrumented: Instrumented, model_url: str) -> None:
+    """hishel answers below the network transport: its hits are seen at its CacheTransport."""
+    from hishel import SqliteStorage
+    from hishel.httpx import CacheClient
+
+    storage = SqliteStorage(database_path=str(instrumented.spool.parent / "hishel.db"))
+    with CacheClient(storage=storage, timeout=30) as client:
+        answers = [client.get(model_url + "/v1/models") for _ in range(3)]
+    assert all(a.status_code == 200 for a in answers)
+    records = instrumented.records()
+    assert len(records) == 3
+    assert [bool(r.get("sidecar.cache.hit")) for r in records] == [False, True, True]
+    assert all(r["gen_ai.provider.name"] == "vllm" for r in records)
