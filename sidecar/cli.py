@@ -95,25 +95,22 @@ def _ilm_policy(settings: Settings) -> str | None:
     from sidecar.retention import policy_name
     from sidecar.retention._cluster import Client, detect
 
-    assert settings.elasticsearch_url
     try:
-        client = Client(settings.elasticsearch_url, api_key=settings.elasticsearch_api_key,
-                        username=settings.elasticsearch_username, password=settings.elasticsearch_password,
-                        ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
-                        timeout=10.0)
-        return policy_name(settings.index_prefix) if detect(client).mode == "ilm" else None
+        return policy_name(settings.index_prefix) if detect(Client.from_settings(settings)).mode == "ilm" else None
     except Exception as exc:  # unreachable now: the enforcer still applies the limit
         log.warning("could not detect ILM support (%s); the audit template names no ILM policy", exc)
         return None
 
 
-def _make_sink(settings: Settings, once: bool) -> Any:
+def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any:
+    """The configured sink. Only a shipping sink asks the cluster about ILM (its template names the
+    policy); readers (verify, advise) do not need to."""
     if settings.elasticsearch_url:
         from sidecar.ship._elasticsearch import ElasticsearchSink
 
         return ElasticsearchSink(
             settings.elasticsearch_url, index_prefix=settings.index_prefix,
-            retention_policy=_ilm_policy(settings),
+            retention_policy=_ilm_policy(settings) if shipping else None,
             max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
             api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
             password=settings.elasticsearch_password,
@@ -210,7 +207,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
               f"{settings.sidecar_state_dir / 'sidecar.lock'}); refusing to start a second one", file=sys.stderr)
         return 2
-    sink = _make_sink(settings, once)
+    sink = _make_sink(settings, once, shipping=True)
     reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
     key = load_or_create_key(settings.hmac_key, settings.key_file)
     shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key)
@@ -257,7 +254,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
     advice = AdviceMetrics(REGISTRY)
 
     def advice_tick() -> None:
-        advice.update(advise(fetch_docs(settings, _since("1h"), None)))
+        advice.update(advise(fetch_docs(settings, _since("1h"), None, sink=sink)))
 
     shipper.run(stop, settings.poll_seconds,
                 every=[(30.0, anomaly_tick), (300.0, advice_tick), (3600.0, lambda: _enforce_retention(settings))])
@@ -355,13 +352,14 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if not findings else 1
 
 
-def fetch_docs(settings: Settings, since: str | None, until: str | None) -> Any:
-    """Record documents in a time range, from Elasticsearch or the embedded store."""
+def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
+    """Record documents in a time range, from Elasticsearch (the range filtered by the cluster) or the
+    embedded store. ``sink``: an Elasticsearch sink to reuse (`sidecar run` passes its own)."""
     if settings.elasticsearch_url:
-        sink = _make_sink(settings, once=True)
-        docs = (d for _, d in sink.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"]))
-        return (d for d in docs if (not since or d.get("@timestamp", "") >= since)
-                and (not until or d.get("@timestamp", "") < until))
+        es = sink if sink is not None else _make_sink(settings, once=True)
+        bounds = {k: v for k, v in (("gte", since), ("lt", until)) if v}
+        query = {"range": {"@timestamp": bounds}} if bounds else None
+        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query))
     from sidecar.ship import QueryFilter, SqliteStore
 
     if not settings.embedded_store_path.exists():

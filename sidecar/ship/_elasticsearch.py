@@ -254,11 +254,14 @@ class ElasticsearchSink:
                         queue.appendleft(part)
         return result
 
-    def scan(self, pattern: str, sort: list[str], page: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(``_id``, ``_source``) of every document in ``pattern``, paged with ``search_after``."""
+    def scan(self, pattern: str, sort: list[str], page: int = 5000,
+             query: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(``_id``, ``_source``) of the documents in ``pattern`` matching ``query`` (default: all), paged
+        with ``search_after``."""
         after: list[Any] | None = None
         while True:
-            body: dict[str, Any] = {"size": page, "sort": [{f: "asc"} for f in sort], "query": {"match_all": {}}}
+            body: dict[str, Any] = {"size": page, "sort": [{f: "asc"} for f in sort],
+                                    "query": query or {"match_all": {}}}
             if after is not None:
                 body["search_after"] = after
             path = f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true"

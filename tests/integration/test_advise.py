@@ -109,3 +109,26 @@ def test_cli_report_and_exit_code(instrumented: Instrumented, model_url: str, tm
     report = json.loads(out.stdout)
     assert [f["rule"] for f in report["findings"]] == ["key_in_query"]
     assert report["findings"][0]["examples"] and "AIza" not in out.stdout  # ids, never the key
+
+
+def test_advise_reads_a_time_range_from_elasticsearch(tmp_path: pathlib.Path, es: object, es_prefix: str,
+                                                      elasticsearch_url: str, docs_factory: object) -> None:
+    """With Elasticsearch the time range is filtered by the cluster, not by reading every index."""
+    import datetime as dt
+
+    from sidecar._config import load_settings
+    from sidecar.cli import fetch_docs
+    from sidecar.ship._elasticsearch import ElasticsearchSink
+
+    today = dt.datetime.now(tz=dt.timezone.utc)
+    old = docs_factory(5, day=(today - dt.timedelta(days=3)).strftime("%Y.%m.%d"))  # type: ignore[operator]
+    new = docs_factory(7, start=100, day=today.strftime("%Y.%m.%d"))  # type: ignore[operator]
+    sink = ElasticsearchSink(elasticsearch_url, index_prefix=es_prefix)
+    sink.open()
+    sink.write(old + new, threading.Event())
+    es.refresh(f"{es_prefix}-*")  # type: ignore[attr-defined]
+    settings = load_settings(spool_dir=tmp_path, elasticsearch_url=elasticsearch_url, index_prefix=es_prefix)
+    since = (today - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    got = {d["event.id"] for d in fetch_docs(settings, since, None, sink=sink)}
+    assert got == {d.doc_id for d in new}
+    assert len(list(fetch_docs(settings, None, None))) == 12
