@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from sidecar.instrument import _state
 from sidecar.instrument._capture import CallCapture
+from sidecar.instrument._runtime import Runtime
 from sidecar.instrument._tracer import claim_current_span, open_span
 
 
@@ -67,6 +68,27 @@ def _observe_stream(response: Any, cap: CallCapture, done: Callable[[CallCapture
     response._sidecar_finisher = _Finisher(cap, done)
 
 
+def _start(rt: Runtime, request: Any) -> CallCapture | None:
+    """A capture for a prepared request (None: not a model call)."""
+    parts = urlsplit(request.url)
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = [(k.lower(), v if isinstance(v, str) else v.decode("latin-1")) for k, v in request.headers.items()]
+    cap = rt.start("requests", request.method or "GET", parts.scheme, parts.hostname or "", parts.port,
+                   parts.path, request.url, headers, body if isinstance(body, bytes) or body is None else None)
+    if cap is not None and body is None:
+        cap.request_tee = None
+        cap.request_size = 0
+    return cap
+
+
+def _take_response(cap: CallCapture, response: Any) -> None:
+    cap.status_code = response.status_code
+    cap.response_headers = [(k.lower(), v) for k, v in response.headers.items()]
+    cap.response_decoded = True  # urllib3 already undid gzip/deflate
+
+
 def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def send(self: Any, request: Any, **kwargs: Any) -> Any:
@@ -76,23 +98,13 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         if rt is None or not is_instrumentation_enabled():
             return original(self, request, **kwargs)
         try:
-            parts = urlsplit(request.url)
-            body = request.body
-            if isinstance(body, str):
-                body = body.encode("utf-8")
-            headers = [(k.lower(), v if isinstance(v, str) else v.decode("latin-1"))
-                       for k, v in request.headers.items()]
-            cap = rt.start("requests", request.method or "GET", parts.scheme, parts.hostname or "", parts.port,
-                           parts.path, request.url, headers, body if isinstance(body, bytes) or body is None else None)
+            cap = _start(rt, request)
             if cap is not None:
                 timeout = kwargs.get("timeout")
                 cap.timeout_known = True
                 if isinstance(timeout, tuple):
                     timeout = timeout[1] if len(timeout) > 1 else timeout[0]
                 cap.timeout = float(timeout) if isinstance(timeout, (int, float)) else None
-                if body is None:
-                    cap.request_tee = None
-                    cap.request_size = 0
                 cap.span = open_span()
         except Exception:
             _state.internal_error("capture")
@@ -106,9 +118,7 @@ def wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
             cap.finish(rt.complete, exception=exc)
             raise
         try:
-            cap.status_code = response.status_code
-            cap.response_headers = [(k.lower(), v) for k, v in response.headers.items()]
-            cap.response_decoded = True  # urllib3 already undid gzip/deflate
+            _take_response(cap, response)
             span = claim_current_span()
             if span is not None:
                 cap.span, cap.span_owned = span, True
@@ -140,18 +150,11 @@ def wrap_cached_send(original: Callable[..., Any]) -> Callable[..., Any]:
         if rt is None or not getattr(response, "from_cache", False) or not is_instrumentation_enabled():
             return response
         try:
-            parts = urlsplit(request.url)
-            body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
-            headers = [(k.lower(), v if isinstance(v, str) else v.decode("latin-1"))
-                       for k, v in request.headers.items()]
-            cap = rt.start("requests", request.method or "GET", parts.scheme, parts.hostname or "", parts.port,
-                           parts.path, request.url, headers, body if isinstance(body, bytes) else None)
+            cap = _start(rt, request)
             if cap is not None:
                 cap.start_perf = started
                 cap.cache_hit = True
-                cap.status_code = response.status_code
-                cap.response_headers = [(k.lower(), v) for k, v in response.headers.items()]
-                cap.response_decoded = True
+                _take_response(cap, response)
                 if cap.response is not None:
                     cap.response.add(response.content or b"")
                 cap.finish(rt.complete, outcome="completed")

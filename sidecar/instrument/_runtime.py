@@ -11,7 +11,7 @@ from typing import Any
 
 from sidecar._config import Settings
 from sidecar._context import current_user
-from sidecar._pipeline import RecordBuilder
+from sidecar._pipeline import RecordBuilder, header
 from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
 from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, load_or_create_key, parse_rules
@@ -91,10 +91,9 @@ class Runtime:
         else:
             cap.request_tee = BodyTee(self.cap)
         cap.response = BodyTee(self.cap)
-        for name, value in headers:
-            if name == "x-stainless-retry-count":  # the openai and anthropic SDKs' attempt counter
-                cap.resend_count = int(value) if value.isdigit() else None
-                break
+        attempt = header(headers, "x-stainless-retry-count")  # the openai and anthropic SDKs' attempt counter
+        if attempt is not None and attempt.isdigit():
+            cap.resend_count = int(attempt)
         return cap
 
     def seen_connection(self, stream: Any) -> bool | None:
