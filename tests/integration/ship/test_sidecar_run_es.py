@@ -180,7 +180,9 @@ class SwitchableForwarder:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._listener: socket.socket | None = None
+        self._accepter: threading.Thread | None = None
         self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
         self.up()
 
     def up(self) -> None:
@@ -189,7 +191,8 @@ class SwitchableForwarder:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self._accepter = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._accepter.start()
 
     def down(self) -> None:
         if self._listener is not None:
@@ -197,11 +200,17 @@ class SwitchableForwarder:
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() so the port really closes
             self._listener.close()
             self._listener = None
-        for c in self._conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            c.close()
-        self._conns.clear()
+        if self._accepter is not None:
+            # No connection accepted just before the switch may survive it: wait for the accepting
+            # thread to finish registering, then cut everything it registered.
+            self._accepter.join(5)
+            self._accepter = None
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self._conns.clear()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -210,7 +219,8 @@ class SwitchableForwarder:
             except OSError:
                 return
             server = socket.create_connection(self.upstream)
-            self._conns += [client, server]
+            with self._lock:
+                self._conns += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
