@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from ._errors import RedactionError
-from ._rules import BUILTIN_RULES, IP_RULES, NUMERIC_LITERALS, VALIDATORS, Rule
+from ._rules import BUILTIN_RULES, IP_RULES, NUMERIC_RULES, VALIDATORS, Rule
+from ._windows import NumericView, numeric_view
 
 __all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "parse_rules"]
 
@@ -50,9 +51,6 @@ class _Compiled(NamedTuple):
     numeric: bool
 
 
-# Every built-in numeric rule (cards, IDs, SSN, IBAN, USCC, phones, IPv4) needs seven digits close
-# together; one search for that replaces a dozen scans on short texts with few digits.
-_NUMERIC_GATE = _rx.compile(r"[0-9](?:[^0-9]{0,3}[0-9]){6}", _rx.ASCII)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def _gate(rules: Sequence[_Compiled]) -> Any:
 def _prepare(rule: Rule, *, user: bool) -> _Compiled:
     compiled = _compile(rule.pattern) if user else _compile_builtin(rule.pattern)
     group = "secret" if "secret" in compiled.groupindex else None
-    numeric = not user and rule.literals == NUMERIC_LITERALS
+    numeric = not user and rule in NUMERIC_RULES
     return _Compiled(rule.name, compiled, rule.validator, tuple(rule.literals), group, user, numeric)
 
 
@@ -296,6 +294,32 @@ def _normalize(type_name: str, value: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _merge(spans: list[tuple[int, int, int, str]]) -> list[Finding]:
+    """Findings from ``(start, end, priority, type)`` detections, overlapping ones made one."""
+    if not spans:
+        return []
+    if len(spans) == 1:
+        s, e, _, name = spans[0]
+        return [Finding(s, e, name)]
+    # Overlapping detections are merged into one span (so no part of either leaks), typed by
+    # the earliest rule among them (the rule list is in precedence order), then the longest.
+    spans.sort()
+    out: list[Finding] = []
+    cur_s, cur_e, _, _ = spans[0]
+    best = spans[0]
+    for span in spans[1:]:
+        s, e = span[0], span[1]
+        if s < cur_e:
+            cur_e = max(cur_e, e)
+            if (-span[2], e - s) > (-best[2], best[1] - best[0]):
+                best = span
+            continue
+        out.append(Finding(cur_s, cur_e, best[3]))
+        cur_s, cur_e, best = s, e, span
+    out.append(Finding(cur_s, cur_e, best[3]))
+    return out
+
+
 class Redactor:
     """Replace secrets and personal data with ``<TYPE:hmac8>`` placeholders.
 
@@ -332,6 +356,14 @@ class Redactor:
             compiled.append(_prepare(rule, user=True))
         self._rules: tuple[_Compiled, ...] = tuple(compiled)
         self._gate = _gate(self._rules)
+        # Rules that share their literals are checked together, each keeping its priority (its
+        # index in the rule list): one substring test per group instead of one per rule.
+        groups: dict[tuple[bool, tuple[str, ...]], list[tuple[int, _Compiled]]] = {}
+        for priority, prepared in enumerate(self._rules):
+            groups.setdefault((prepared.numeric, prepared.literals), []).append((priority, prepared))
+        self._groups = tuple((numeric, lits, tuple(members)) for (numeric, lits), members in groups.items())
+        # False only in tests that compare with scanning every numeric rule over the whole text.
+        self._windowed = True
         self._tags: dict[tuple[str, str], str] = {}
         self._allow: frozenset[str] = frozenset(v for v in allow if isinstance(v, str) and v)
         self.detect_ip = detect_ip
@@ -392,75 +424,70 @@ class Redactor:
         # alternation is slower than the loop's substring checks, so they skip the gate.)
         if self._gate is not None and len(text) <= 256 and self._gate.search(text) is None:
             return []
-        present: dict[str, bool] = {}
         spans: list[tuple[int, int, int, str]] = []
-        allow = self._allow
-        numeric_ok: bool | None = None
-        for priority, rule in enumerate(self._rules):
-            if rule.numeric:
-                if numeric_ok is None:
-                    numeric_ok = _NUMERIC_GATE.search(text, concurrent=False) is not None
-                if not numeric_ok:
+        # What the numeric rules scan (see _windows): not yet known, nothing, the text, or its windows.
+        view: NumericView | str | bool | None = False
+        for numeric, literals, members in self._groups:
+            subject, to_text = text, None
+            if numeric:
+                if view is False:
+                    view = numeric_view(text) if self._windowed else text
+                if view is None:
                     continue
-            elif rule.literals:
-                for lit in rule.literals:
-                    hit = present.get(lit)
-                    if hit is None:
-                        hit = present[lit] = lit in text
-                    if hit:
+                if isinstance(view, NumericView):
+                    subject, to_text = view.text, view.to_text
+            if literals:
+                for lit in literals:
+                    if lit in subject:
                         break
                 else:
                     continue
-            if rule.user:
-                budget = USER_RULE_TIMEOUT_S + len(text) / 1_000_000
-                matches: Iterable[Any] = rule.regex.finditer(text, timeout=budget, concurrent=False)
-            else:
-                # concurrent=False: the regex module otherwise drops and retakes the GIL around every
-                # match; on the spool writer's thread each retake waits for the application's thread
-                # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
-                matches = rule.regex.finditer(text, concurrent=False)
-            validator, group = rule.validator, rule.group
-            try:
-                for m in matches:
-                    if group is not None:
-                        start, end = m.span(group)
-                        if start < 0:
-                            start, end = m.span()
-                    else:
+            for priority, rule in members:
+                self._run(rule, priority, text, subject, to_text, spans)
+        return _merge(spans)
+
+    def _run(
+        self,
+        rule: _Compiled,
+        priority: int,
+        text: str,
+        subject: str,
+        to_text: Callable[[int], int] | None,
+        spans: list[tuple[int, int, int, str]],
+    ) -> None:
+        """Scan ``subject`` (the text, or its number windows mapped back by ``to_text``) for one rule."""
+        allow = self._allow
+        if rule.user:
+            budget = USER_RULE_TIMEOUT_S + len(text) / 1_000_000
+            matches: Iterable[Any] = rule.regex.finditer(text, timeout=budget, concurrent=False)
+        else:
+            # concurrent=False: the regex module otherwise drops and retakes the GIL around every
+            # match; on the spool writer's thread each retake waits for the application's thread
+            # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
+            matches = rule.regex.finditer(subject, concurrent=False)
+        validator, group = rule.validator, rule.group
+        try:
+            for m in matches:
+                if group is not None:
+                    start, end = m.span(group)
+                    if start < 0:
                         start, end = m.span()
-                    if start >= end:
+                else:
+                    start, end = m.span()
+                if start >= end:
+                    continue
+                if to_text is not None:
+                    shift = to_text(start) - start
+                    start, end = start + shift, end + shift
+                if allow or validator is not None:
+                    value = text[start:end]
+                    if value in allow:
                         continue
-                    if allow or validator is not None:
-                        value = text[start:end]
-                        if value in allow:
-                            continue
-                        if validator is not None and not validator(value):
-                            continue
-                    spans.append((start, end, priority, rule.name))
-            except TimeoutError:
-                raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None
-        if not spans:
-            return []
-        if len(spans) == 1:
-            s, e, _, name = spans[0]
-            return [Finding(s, e, name)]
-        # Overlapping detections are merged into one span (so no part of either leaks), typed by
-        # the earliest rule among them (the rule list is in precedence order), then the longest.
-        spans.sort()
-        out: list[Finding] = []
-        cur_s, cur_e, _, _ = spans[0]
-        best = spans[0]
-        for span in spans[1:]:
-            s, e = span[0], span[1]
-            if s < cur_e:
-                cur_e = max(cur_e, e)
-                if (-span[2], e - s) > (-best[2], best[1] - best[0]):
-                    best = span
-                continue
-            out.append(Finding(cur_s, cur_e, best[3]))
-            cur_s, cur_e, best = s, e, span
-        out.append(Finding(cur_s, cur_e, best[3]))
-        return out
+                    if validator is not None and not validator(value):
+                        continue
+                spans.append((start, end, priority, rule.name))
+        except TimeoutError:
+            raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None
 
     def _redact(self, text: str, summary: Summary) -> str:
         findings = self._scan(text)

@@ -18,13 +18,10 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BUILTIN_RULES", "IP_RULES", "NUMERIC_LITERALS", "VALIDATORS", "Rule", "iban_ok", "luhn_ok"]
+__all__ = ["BUILTIN_RULES", "IP_RULES", "NUMERIC_RULES", "VALIDATORS", "Rule", "iban_ok", "luhn_ok"]
 
 Validator = Callable[[str], bool]
 
-_DIGITS: tuple[str, ...] = tuple("0123456789")
-#: Built-in rules with these literals are numeric: gated together on "seven digits close together".
-NUMERIC_LITERALS = _DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +236,12 @@ _NB = "(?<![A-Za-z0-9_-])"  # not glued to another token character (Chinese is f
 _NA = "(?![A-Za-z0-9_-])"
 _ND = "(?<![0-9A-Za-z])"  # numeric candidates: no digit or ASCII letter on either side
 _NDA = "(?![0-9A-Za-z])"
+# after a secret's name: an optional (escaped) closing quote, ':' or '=', an optional opening quote,
+# then the value (not one of our own placeholders' tags)
+_ASSIGNED = (
+    r"(?:\\?[\"'])?[ \t]{0,3}[:=][ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)"
+    r"(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})"
+)
 _NANP_EXT = r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
 
 _PRIVATE_KEY = Rule(
@@ -251,7 +254,7 @@ _PRIVATE_KEY = Rule(
     literals=("PRIVATE KEY",),
 )
 
-BUILTIN_RULES: tuple[Rule, ...] = (
+_TEXT_BUILTINS: tuple[Rule, ...] = (
     _PRIVATE_KEY,
     Rule("ANTHROPIC_KEY", _NB + rf"sk-ant-[{_B64URL}]{{20,300}}" + _NA, literals=("sk-",)),
     Rule(
@@ -287,27 +290,30 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "AUTH",
-        r"(?<![A-Za-z0-9])(?:Bearer|bearer|BEARER)[ ]{1,4}(?P<secret>[A-Za-z0-9._~+/-]{12,8192}={0,2})"
+        r"(?<![A-Za-z0-9])(?i:bearer)[ ]{1,4}(?P<secret>[A-Za-z0-9._~+/-]{12,8192}={0,2})"
         r"(?![A-Za-z0-9._~+/=-])",
         _mixed_token,
         literals=("earer", "EARER"),
     ),
     Rule(
         "AUTH",
-        r"(?<![A-Za-z0-9])(?:Basic|basic|BASIC)[ ]{1,4}(?P<secret>[A-Za-z0-9+/]{4,4096}={0,2})(?![A-Za-z0-9+/=])",
+        r"(?<![A-Za-z0-9])(?i:basic)[ ]{1,4}(?P<secret>[A-Za-z0-9+/]{4,4096}={0,2})(?![A-Za-z0-9+/=])",
         _basic_ok,
         literals=("asic", "ASIC"),
     ),
-    # key = value / "key": "value" assignments of secrets in pasted configs, env files, logs
-    Rule(
-        "SECRET",
-        # found from the ':' or '=' (fast to scan for), the key name then checked by a look-behind
-        # that ends on that same character: tried only where a ':' or '=' stands, not at every position
-        r"[:=](?<=(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
-        r"|private[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret)(?:\\?[\"'])?[ \t]{0,3}"
-        r"[:=])[ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})",
-        _assignment_ok,
-        literals=("ass", "Pass", "PASS", "wd", "WD", "ecret", "ECRET", "key", "Key", "KEY", "oken", "OKEN"),
+    # key = value / "key": "value" assignments of secrets in pasted configs, env files, logs.  One rule
+    # per key-name family: each opens with a word the regex module finds by its fast literal search
+    # (one alternation of every name is tried at every letter, and anchoring on ':' / '=' pays a
+    # look-behind at every colon of a JSON body).
+    *(
+        Rule("SECRET", r"(?<![A-Za-z0-9])(?i:" + names + ")" + _ASSIGNED, _assignment_ok, literals=literals)
+        for names, literals in (
+            ("pass(?:word|wd|phrase)", ("ass", "ASS")),
+            ("pwd", ("wd", "WD")),
+            ("(?:client[_-]?)?secret(?:[_-]?key)?", ("ecret", "ECRET")),
+            ("(?:api|access|private)[_-]?key", ("key", "Key", "KEY")),
+            ("(?:access|auth|refresh)[_-]?token", ("oken", "OKEN")),
+        )
     ),
     Rule(
         "EMAIL",
@@ -315,6 +321,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"(?![A-Za-z0-9-])",
         literals=("@",),
     ),
+)
+
+#: Numeric rules: every match holds a run of seven or more digits and separators, so they scan only
+#: the windows around such runs (``_windows``), and their literals are looked for in those windows.
+_NUMERIC_BUILTINS: tuple[Rule, ...] = (
     # Numeric rules check "no digit or letter before" with a trailing fixed-width look-behind where
     # the length is fixed: the regex module scans a plain character class much faster than a
     # pattern that opens with a look-behind.
@@ -323,7 +334,6 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
         r"(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
         cn_id_ok,
-        literals=_DIGITS,
     ),
     # unified social credit codes whose registering authority is a digit, then A / N / Y (split:
     # a first class holding letters is 3x slower to scan for)
@@ -331,44 +341,40 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "CN_USCC",
         r"[1-9][1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
         cn_uscc_ok,
-        literals=_DIGITS,
     ),
     Rule(
         "CN_USCC",
         r"[ANY][1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}(?<![0-9A-Za-z][\s\S]{18})" + _NDA,
         cn_uscc_ok,
-        literals=_DIGITS,
+        literals=("A", "N", "Y"),
     ),
     Rule(
         "IBAN",
         r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
         iban_ok,
-        literals=_DIGITS,
     ),
     Rule(
         "CREDIT_CARD",
         r"[2-6](?<![0-9A-Za-z.,-][2-6])(?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])",
         card_ok,
-        literals=_DIGITS,
     ),
-    Rule("CREDIT_CARD", r"(?<![0-9A-Za-z.,-])1800[0-9]{11}(?![0-9A-Za-z])", card_ok, literals=_DIGITS),
+    Rule("CREDIT_CARD", r"(?<![0-9A-Za-z.,-])1800[0-9]{11}(?![0-9A-Za-z])", card_ok, literals=("1800",)),
     Rule(
         "US_SSN",
         r"[0-9]{3}-[0-9]{2}-[0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]|-[0-9])",
         us_ssn_ok,
-        literals=_DIGITS,
+        literals=("-",),
     ),
     Rule(
         "US_SSN",
         r"[0-9]{3} [0-9]{2} [0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]| [0-9])",
         us_ssn_ok,
-        literals=_DIGITS,
+        literals=(" ",),
     ),
     # Chinese mobiles: 1[3-9]x xxxx xxxx, optionally +86 / 0086, with spaces or dashes
     Rule(
         "PHONE",
         r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _NDA,
-        literals=_DIGITS,
     ),
     # North American numbers.  Split in simple shapes (one alternation-led pattern is 20x slower);
     # overlapping matches are merged, so "+1-" and the number become one placeholder.
@@ -376,34 +382,36 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "PHONE",
         r"[2-9][0-9]{2}[ .-][2-9][0-9]{2}[ .-][0-9]{4}(?<![0-9A-Za-z+][\s\S]{12})" + _NANP_EXT + _NDA,
         _phone_nanp_ok,
-        literals=_DIGITS,
+        literals=(" ", ".", "-"),
     ),
     Rule(
         "PHONE",
         r"\([2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[ .-][0-9]{4}" + _NANP_EXT + _NDA,
         _phone_nanp_ok,
-        literals=_DIGITS,
+        literals=("(",),
     ),
     Rule(
         "PHONE",
         r"(?<![0-9A-Za-z+])(?:\+|00)1[ .-]?\(?[2-9][0-9]{2}\)?[ .-]?[2-9][0-9]{2}[ .-]?[0-9]{4}" + _NANP_EXT + _NDA,
         _phone_nanp_ok,
-        literals=_DIGITS,
+        literals=("+", "00"),
     ),
     # bare 10-digit North American numbers: valid area code (middle digit not 9, not N11) and
     # exchange (not N11); a 10-digit id of that shape is masked too (over-redaction, not a leak)
-    Rule("PHONE", r"[2-9][0-8][0-9][2-9][0-9]{6}(?<![0-9A-Za-z+][\s\S]{10})" + _NDA, _phone_nanp_ok, literals=_DIGITS),
+    Rule("PHONE", r"[2-9][0-8][0-9][2-9][0-9]{6}(?<![0-9A-Za-z+][\s\S]{10})" + _NDA, _phone_nanp_ok),
     # any compact E.164 number: +<country><subscriber>, 8-15 digits
-    Rule("PHONE", r"(?<![0-9A-Za-z+])\+[1-9][0-9]{7,14}(?![0-9A-Za-z])", _e164_ok, literals=_DIGITS),
+    Rule("PHONE", r"(?<![0-9A-Za-z+])\+[1-9][0-9]{7,14}(?![0-9A-Za-z])", _e164_ok, literals=("+",)),
 )
+BUILTIN_RULES: tuple[Rule, ...] = _TEXT_BUILTINS + _NUMERIC_BUILTINS
 
+_IPV4 = Rule(
+    "IP_ADDRESS",
+    r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?![0-9A-Za-z]|\.[0-9])",
+    literals=(".",),
+)
 IP_RULES: tuple[Rule, ...] = (
-    Rule(
-        "IP_ADDRESS",
-        r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
-        r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?![0-9A-Za-z]|\.[0-9])",
-        literals=(".",),
-    ),
+    _IPV4,
     Rule(
         "IP_ADDRESS",
         r"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])",
@@ -411,3 +419,6 @@ IP_RULES: tuple[Rule, ...] = (
         literals=(":",),
     ),
 )
+
+#: The rules that scan only the number windows (the shortest IPv4 address, 1.1.1.1, is a run of seven).
+NUMERIC_RULES: frozenset[Rule] = frozenset((*_NUMERIC_BUILTINS, _IPV4))
