@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
+import itertools
 import json
 import re as _stdre
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import unquote
@@ -49,6 +51,7 @@ class _Compiled(NamedTuple):
     group: str | None
     user: bool
     numeric: bool
+    min_len: int
 
 
 
@@ -212,7 +215,22 @@ def _prepare(rule: Rule, *, user: bool) -> _Compiled:
     compiled = _compile(rule.pattern) if user else _compile_builtin(rule.pattern)
     group = "secret" if "secret" in compiled.groupindex else None
     numeric = not user and rule in NUMERIC_RULES
-    return _Compiled(rule.name, compiled, rule.validator, tuple(rule.literals), group, user, numeric)
+    literals = tuple(rule.literals)
+    return _Compiled(rule.name, compiled, rule.validator, literals, group, user, numeric, _min_width(rule.pattern))
+
+
+def _min_width(pattern: str) -> int:
+    """The fewest characters a match of ``pattern`` spans (0 when the standard parser cannot tell).
+
+    A rule is skipped on a text (or, for numeric rules, on number windows) shorter than that: on
+    short texts the per-call cost of a scan is most of the work.  Uses the standard library's
+    pattern parser, which is not public API: if it moves, rules are simply never skipped.
+    """
+    try:
+        parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+        return max(0, int(parser.parse(pattern, _stdre.ASCII).getwidth()[0]))
+    except Exception:  # a pattern only the regex module reads (user rules), or a moved parser
+        return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,14 +446,14 @@ class Redactor:
         # What the numeric rules scan (see _windows): not yet known, nothing, the text, or its windows.
         view: NumericView | str | bool | None = False
         for numeric, literals, members in self._groups:
-            subject, to_text = text, None
+            subject, to_text, room = text, None, len(text)
             if numeric:
                 if view is False:
                     view = numeric_view(text) if self._windowed else text
                 if view is None:
                     continue
                 if isinstance(view, NumericView):
-                    subject, to_text = view.text, view.to_text
+                    subject, to_text, room = view.text, view.to_text, view.longest
             if literals:
                 for lit in literals:
                     if lit in subject:
@@ -443,7 +461,8 @@ class Redactor:
                 else:
                     continue
             for priority, rule in members:
-                self._run(rule, priority, text, subject, to_text, spans)
+                if rule.min_len <= room:  # no match fits in a shorter text (or number window)
+                    self._run(rule, priority, text, subject, to_text, spans)
         return _merge(spans)
 
     def _run(
@@ -464,7 +483,11 @@ class Redactor:
             # concurrent=False: the regex module otherwise drops and retakes the GIL around every
             # match; on the spool writer's thread each retake waits for the application's thread
             # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
-            matches = rule.regex.finditer(subject, concurrent=False)
+            first = rule.regex.search(subject, concurrent=False)
+            if first is None:  # the usual case, and a search costs less than starting an iterator
+                return
+            rest = rule.regex.finditer(subject, max(first.end(), first.start() + 1), concurrent=False)
+            matches = itertools.chain((first,), rest)
         validator, group = rule.validator, rule.group
         try:
             for m in matches:

@@ -46,10 +46,12 @@ _GROWS_RIGHT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZxe")
 class NumericView:
     """The windows of one text joined into one string, and the way back to text offsets."""
 
-    __slots__ = ("_offsets", "_starts", "text")
+    __slots__ = ("_offsets", "_starts", "longest", "text")
 
     def __init__(self, text: str, windows: list[tuple[int, int]]) -> None:
         self.text = SEPARATOR.join(text[s:e] for s, e in windows)
+        #: The longest window: no match is longer.
+        self.longest = max(e - s for s, e in windows)
         self._starts: list[int] = []
         self._offsets: list[int] = []
         pos = 0
