@@ -21,8 +21,8 @@ __all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "pars
 
 Summary = dict[str, int]
 
-# The third-party `regex` module: about twice as fast as `re` on these rules, and it gives
-# variable-length look-behinds (the SECRET rule) and match time-outs (user rules).
+# The third-party `regex` module: about twice as fast as `re` on these rules, and it gives match
+# time-outs (user rules) and backward matching (the number windows).
 _rx: Any = importlib.import_module("regex")
 REGEX_ENGINE = "regex"
 

@@ -36,7 +36,9 @@ SEPARATOR = "\x00"
 #: (two with the ``+`` / ``(`` a phone may open with), the look-aheads two after it.
 _BEFORE, _AFTER = 2, 2
 
-_RUN = _rx.compile(r"[0-9][0-9 ().+#-]{6,}", _rx.ASCII)
+# Bounded like every pattern here; a longer run is found in pieces that touch (or are at most two
+# separators apart, closer than any match allows), so their windows merge.
+_RUN = _rx.compile(r"[0-9][0-9 ().+#-]{6,4096}", _rx.ASCII)
 _LEFT = _rx.compile(rf"[0-9A-Z ]{{0,{REACH}}}", _rx.ASCII | _rx.REVERSE)
 _RIGHT = _rx.compile(rf"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{{1,6}})?[0-9A-Z ]{{0,{REACH}}}", _rx.ASCII)
 _GROWS_LEFT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ ")

@@ -31,6 +31,15 @@ UNITS = {
     "upper-alnum": "GB82WEST",
     "plus-digits": "+1",
     "chinese-digits": "号1",
+    # number windows: runs glued to upper-case stretches (growth left and right), extensions
+    "run-upper": "1234567 AB ",
+    "run-upper-glued": "1234567AB",
+    "run-ext": "555-123-4567 ext. 1",
+    "run-separators": "1 (2) 3.4+5#6-",
+    # the SECRET family
+    "api-key-eq": "api_key=",
+    "token-colon": "access_token: ",
+    "pwd-quote": "pwd\\\"=",
 }
 
 

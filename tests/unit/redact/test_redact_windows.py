@@ -150,3 +150,13 @@ def test_same_findings_on_digit_soup() -> None:
     alphabet = "0123456789" * 6 + " -.()+#/,xXeAZN订"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(5, 300))) for _ in range(3000)]
     _assert_same(texts, detect_ip=True)
+
+
+def test_runs_longer_than_the_run_pattern_bound_still_give_one_window() -> None:
+    text = "4111 1111 1111 1111 " * 400 + "(415) 555-2671"
+    view = numeric_view(text)
+    assert isinstance(view, NumericView)
+    assert SEPARATOR not in view.text
+    windowed, whole = _pair(False)
+    assert windowed.scan(text) == whole.scan(text)
+    assert len(windowed.scan(text)) == 401
