@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from ._errors import RedactionError
-from ._rules import BUILTIN_RULES, IP_RULES, NUMERIC_RULES, VALIDATORS, Rule
+from ._rules import BUILTIN_RULES, CASELESS_RULES, IP_RULES, NUMERIC_RULES, VALIDATORS, Rule
 from ._windows import NumericView, numeric_view
 
 __all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "parse_rules"]
@@ -51,6 +51,7 @@ class _Compiled(NamedTuple):
     group: str | None
     user: bool
     numeric: bool
+    caseless: bool
     min_len: int
 
 
@@ -205,7 +206,8 @@ def _gate(rules: Sequence[_Compiled]) -> Any:
         if rule.numeric:
             parts.add("[0-9]")
         elif rule.literals:
-            parts.update(_stdre.escape(lit) for lit in rule.literals)
+            form = "(?i:{})" if rule.caseless else "{}"
+            parts.update(form.format(_stdre.escape(lit)) for lit in rule.literals)
         else:
             return None
     return _stdre.compile("|".join(sorted(parts, key=len, reverse=True)))
@@ -215,8 +217,9 @@ def _prepare(rule: Rule, *, user: bool) -> _Compiled:
     compiled = _compile(rule.pattern) if user else _compile_builtin(rule.pattern)
     group = "secret" if "secret" in compiled.groupindex else None
     numeric = not user and rule in NUMERIC_RULES
-    literals = tuple(rule.literals)
-    return _Compiled(rule.name, compiled, rule.validator, literals, group, user, numeric, _min_width(rule.pattern))
+    caseless = not user and rule in CASELESS_RULES
+    min_len = _min_width(rule.pattern)
+    return _Compiled(rule.name, compiled, rule.validator, tuple(rule.literals), group, user, numeric, caseless, min_len)
 
 
 def _min_width(pattern: str) -> int:
@@ -377,12 +380,12 @@ class Redactor:
         # Rules that share their literals are checked together, each keeping its priority (its
         # index in the rule list): one substring test per group instead of one per rule.  The
         # numeric rules scan the number windows of a text (see _windows), the others the text.
-        groups: dict[tuple[bool, bool, tuple[str, ...]], list[tuple[int, _Compiled]]] = {}
+        groups: dict[tuple[bool, bool, bool, tuple[str, ...]], list[tuple[int, _Compiled]]] = {}
         for priority, prepared in enumerate(self._rules):
-            kind = (prepared.numeric, prepared.user, prepared.literals)
+            kind = (prepared.numeric, prepared.user, prepared.caseless, prepared.literals)
             groups.setdefault(kind, []).append((priority, prepared))
-        self._text_groups = tuple((lits, tuple(m)) for (num, _, lits), m in groups.items() if not num)
-        self._number_groups = tuple((lits, tuple(m)) for (num, _, lits), m in groups.items() if num)
+        self._text_groups = tuple((lits, c, tuple(m)) for (num, _, c, lits), m in groups.items() if not num)
+        self._number_groups = tuple((lits, tuple(m)) for (num, _, _, lits), m in groups.items() if num)
         # False only in tests that compare with scanning every numeric rule over the whole text.
         self._windowed = True
         self._tags: dict[tuple[str, str], str] = {}
@@ -447,13 +450,21 @@ class Redactor:
             return []
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
-        for literals, members in self._text_groups:
-            # A substring test reads the whole text at about half the cost of scanning it for a
-            # built-in rule (measured: the regex module finds their leading words fast), so on a
-            # long text a built-in group with more than two literals is cheaper to scan at once.
-            if literals and (size <= 256 or len(literals) <= 2 or members[0][1].user):
+        lowered = ""
+        for literals, caseless, members in self._text_groups:
+            haystack: str | None = text
+            if caseless:
+                # names in any case: looked up in the lower-cased text, except in a long one, where
+                # lower-casing costs more than the rules' own case-insensitive search
+                haystack = None if size > 256 else (lowered or (lowered := text.lower()))
+            elif size > 256 and len(literals) > 2 and not members[0][1].user:
+                # A substring test reads the whole text at about half the cost of scanning it for
+                # a built-in rule (measured: the regex module finds their leading words fast), so
+                # on a long text a built-in group with more than two literals is cheaper to scan.
+                haystack = None
+            if literals and haystack is not None:
                 for lit in literals:
-                    if lit in text:
+                    if lit in haystack:
                         break
                 else:
                     continue

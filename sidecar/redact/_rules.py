@@ -18,7 +18,9 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BUILTIN_RULES", "IP_RULES", "NUMERIC_RULES", "VALIDATORS", "Rule", "iban_ok", "luhn_ok"]
+__all__ = [
+    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "VALIDATORS", "Rule", "iban_ok", "luhn_ok",
+]  # fmt: skip
 
 Validator = Callable[[str], bool]
 
@@ -293,13 +295,13 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
         r"(?<![A-Za-z0-9])(?i:bearer)[ ]{1,4}(?P<secret>[A-Za-z0-9._~+/-]{12,8192}={0,2})"
         r"(?![A-Za-z0-9._~+/=-])",
         _mixed_token,
-        literals=("earer", "EARER"),
+        literals=("bearer",),
     ),
     Rule(
         "AUTH",
         r"(?<![A-Za-z0-9])(?i:basic)[ ]{1,4}(?P<secret>[A-Za-z0-9+/]{4,4096}={0,2})(?![A-Za-z0-9+/=])",
         _basic_ok,
-        literals=("asic", "ASIC"),
+        literals=("basic",),
     ),
     # key = value / "key": "value" assignments of secrets in pasted configs, env files, logs.  One rule
     # per key-name family: each opens with a word the regex module finds by its fast literal search
@@ -308,11 +310,11 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     *(
         Rule("SECRET", r"(?<![A-Za-z0-9])(?i:" + names + ")" + _ASSIGNED, _assignment_ok, literals=literals)
         for names, literals in (
-            ("pass(?:word|wd|phrase)", ("ass", "ASS")),
-            ("pwd", ("wd", "WD")),
-            ("(?:client[_-]?)?secret(?:[_-]?key)?", ("ecret", "ECRET")),
-            ("(?:api|access|private)[_-]?key", ("key", "Key", "KEY")),
-            ("(?:access|auth|refresh)[_-]?token", ("oken", "OKEN")),
+            ("pass(?:word|wd|phrase)", ("pass",)),
+            ("pwd", ("pwd",)),
+            ("(?:client[_-]?)?secret(?:[_-]?key)?", ("secret",)),
+            ("(?:api|access|private)[_-]?key", ("key",)),
+            ("(?:access|auth|refresh)[_-]?token", ("token",)),
         )
     ),
     Rule(
@@ -422,3 +424,9 @@ IP_RULES: tuple[Rule, ...] = (
 
 #: The rules that scan only the number windows (the shortest IPv4 address, 1.1.1.1, is a run of seven).
 NUMERIC_RULES: frozenset[Rule] = frozenset((*_NUMERIC_BUILTINS, _IPV4))
+
+#: Rules that match their names in any case (``Bearer``, ``PassWord=``): their literals are
+#: lower-case and looked up in the lower-cased text.
+CASELESS_RULES: frozenset[Rule] = frozenset(
+    rule for rule in BUILTIN_RULES if rule.name in ("AUTH", "SECRET")
+)

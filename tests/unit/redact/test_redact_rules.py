@@ -132,6 +132,26 @@ def test_context_rules_mask_the_credential_only(text: str) -> None:
     assert "Bearer" in out or "Basic" in out or "=" in out or ":" in out  # the scheme / key name is kept
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "pAsSwOrD=hunter2hunter2",
+        "Api_Key: hunter2hunter2",
+        '{"CLIENT_Secret": "hunter2hunter2"}',
+        "ACCESS_token=hunter2hunter2",
+        "PwD = hunter2hunter2",
+        "authorization: BEARER hunter2hunter2",
+        "authorization: bEaReR hunter2hunter2",
+    ],
+)
+@pytest.mark.parametrize("padding", [0, 400])  # short texts (literal gate) and long ones (no gate)
+def test_key_names_and_schemes_in_any_case(template: str, padding: int) -> None:
+    text = "说明 " * padding + template
+    out, summary = R.redact_text(text)
+    assert "hunter2hunter2" not in out
+    assert set(summary) <= {"SECRET", "AUTH"} and summary, summary
+
+
 def test_bearer_with_known_key_is_typed_by_the_key() -> None:
     key = "sk-ant-api03-" + _chars(B64URL, 93) + "AA"
     out, summary = R.redact_text(f"Authorization: Bearer {key}")
