@@ -48,22 +48,24 @@ _GROWS_RIGHT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZxe")
 class NumericView:
     """The windows of one text joined into one string, and the way back to text offsets."""
 
-    __slots__ = ("_offsets", "_starts", "longest", "text")
+    __slots__ = ("_offsets", "_starts", "_windows", "longest", "text")
 
     def __init__(self, text: str, windows: list[tuple[int, int]]) -> None:
-        self.text = SEPARATOR.join(text[s:e] for s, e in windows)
+        self.text = SEPARATOR.join([text[s:e] for s, e in windows])
         #: The longest window: no match is longer.
-        self.longest = max(e - s for s, e in windows)
-        self._starts: list[int] = []
+        self.longest = max([e - s for s, e in windows])
+        self._windows = windows
+        self._starts: list[int] = []  # filled on the first to_text (most texts have no match)
         self._offsets: list[int] = []
-        pos = 0
-        for s, e in windows:
-            self._starts.append(pos)
-            self._offsets.append(s - pos)
-            pos += e - s + 1
 
     def to_text(self, pos: int) -> int:
         """The offset in the original text of offset ``pos`` of the joined windows."""
+        if not self._starts:
+            joined = 0
+            for s, e in self._windows:
+                self._starts.append(joined)
+                self._offsets.append(s - joined)
+                joined += e - s + 1
         return pos + self._offsets[bisect_right(self._starts, pos) - 1]
 
 
