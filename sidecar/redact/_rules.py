@@ -25,7 +25,6 @@ __all__ = [
 Validator = Callable[[str], bool]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One detector.
