@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,8 +48,13 @@ class Rule:
 # ---------------------------------------------------------------------------------------------
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+# a digit doubled, minus 9 when over 9 (the Luhn step), by its value
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
 def _only_digits(value: str) -> str:
-    return "".join(c for c in value if "0" <= c <= "9")
+    return _NOT_DIGITS.sub("", value)
 
 
 def luhn_ok(value: str) -> bool:
@@ -56,14 +62,8 @@ def luhn_ok(value: str) -> bool:
     digits = _only_digits(value)
     if not digits:
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    # from the right: digits in odd places count as they are, those in even places doubled
+    total = sum(map(int, digits[-1::-2])) + sum(_LUHN_DOUBLED[int(c)] for c in digits[-2::-2])
     return total % 10 == 0
 
 
