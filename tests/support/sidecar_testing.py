@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 import subprocess
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,6 +18,20 @@ import sidecar
 from sidecar.record import AuditRecord
 
 HMAC_KEY = "test-key-" + "0" * 32
+_BENCH_CORPUS = pathlib.Path(__file__).resolve().parents[2] / "bench" / "redact" / "corpus.py"
+
+
+def bench_corpus() -> ModuleType:
+    """The redaction bench's labelled corpus generator (bench/redact/corpus.py), loaded once."""
+    name = "sidecar_bench_redact_corpus"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, _BENCH_CORPUS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def read_spool(spool: pathlib.Path) -> list[dict[str, Any]]:

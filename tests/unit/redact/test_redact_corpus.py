@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
-from types import ModuleType
 
 import pytest
+from sidecar_testing import bench_corpus
 
 from sidecar.redact import Redactor
 
 pytest.importorskip("faker")
 pytest.importorskip("stdnum")
 
-_CORPUS_PATH = pathlib.Path(__file__).resolve().parents[3] / "bench" / "redact" / "corpus.py"
-
-
-def _load_corpus() -> ModuleType:
-    name = "sidecar_bench_redact_corpus"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _CORPUS_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load_corpus()
+corpus = bench_corpus()
 R = Redactor(b"corpus-test-key-0123456789abcdef", detect_ip=True)
 SAMPLES = corpus.dirty_samples(2000)
 
