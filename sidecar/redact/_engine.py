@@ -10,7 +10,7 @@ import json
 import re as _stdre
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote
 
 from ._errors import RedactionError
@@ -313,6 +313,25 @@ def _normalize(type_name: str, value: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+class _FailClosed:
+    """``with _fail_closed:`` lets ``RedactionError`` through and turns any other error into one
+    that names only its type, never the input (the caller then stores a marker, not the content).
+    A class rather than a generator context manager: it wraps every public call, at about 0.2 us."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if kind is not None and issubclass(kind, Exception) and not issubclass(kind, RedactionError):
+            raise RedactionError(f"redaction failed internally ({kind.__name__})") from None
+        return False
+
+
+_fail_closed = _FailClosed()
+
+
 def _merge(spans: list[tuple[int, int, int, str]]) -> list[Finding]:
     """Findings from ``(start, end, priority, type)`` detections, overlapping ones made one."""
     if not spans:
@@ -416,12 +435,8 @@ class Redactor:
         """The spans ``redact_text`` would replace, in order, without replacing them (no values)."""
         if not isinstance(text, str):
             raise RedactionError(f"cannot redact a {type(text).__name__}; expected str")
-        try:
+        with _fail_closed:
             return self._scan(text)
-        except RedactionError:
-            raise
-        except Exception as exc:
-            raise RedactionError(f"redaction failed internally ({type(exc).__name__})") from None
 
     def redact_text(self, text: str) -> tuple[str, Summary]:
         """Return ``(redacted text, counts by type)``.
@@ -433,12 +448,8 @@ class Redactor:
         if not isinstance(text, str):
             raise RedactionError(f"cannot redact a {type(text).__name__}; expected str")
         summary: Summary = {}
-        try:
+        with _fail_closed:
             return self._redact(text, summary), summary
-        except RedactionError:
-            raise
-        except Exception as exc:
-            raise RedactionError(f"redaction failed internally ({type(exc).__name__})") from None
 
     def _scan(self, text: str) -> list[Finding]:
         # Most short strings in a model call (roles, ids, finish reasons) contain none of the rules'
@@ -576,12 +587,8 @@ class Redactor:
         Raises ``RedactionError`` (fail closed) on any failure or an unsupported value type.
         """
         summary: Summary = {}
-        try:
+        with _fail_closed:
             return self._walk(value, summary), summary
-        except RedactionError:
-            raise
-        except Exception as exc:
-            raise RedactionError(f"redaction failed internally ({type(exc).__name__})") from None
 
     def _walk(self, value: Any, summary: Summary) -> Any:
         if isinstance(value, str):
@@ -644,7 +651,7 @@ class Redactor:
         with ``", "``.  Raises ``RedactionError`` on failure (fail closed).
         """
         summary: Summary = {}
-        try:
+        with _fail_closed:
             items = headers.items() if isinstance(headers, Mapping) else headers
             out: dict[str, str] = {}
             for raw_name, raw_value in items:
@@ -652,10 +659,6 @@ class Redactor:
                 value = self._header_value(name, _as_str(raw_value), summary)
                 out[name] = value if name not in out else f"{out[name]}, {value}"
             return out, summary
-        except RedactionError:
-            raise
-        except Exception as exc:
-            raise RedactionError(f"redaction failed internally ({type(exc).__name__})") from None
 
     def _header_value(self, name: str, value: str, summary: Summary) -> str:
         if name in _AUTH_HEADERS:
@@ -704,12 +707,8 @@ class Redactor:
         if not isinstance(url, str):
             raise RedactionError(f"cannot redact a {type(url).__name__}; expected str")
         summary: Summary = {}
-        try:
+        with _fail_closed:
             return self._redact(self._url_structure(url, summary), summary), summary
-        except RedactionError:
-            raise
-        except Exception as exc:
-            raise RedactionError(f"redaction failed internally ({type(exc).__name__})") from None
 
     def _url_structure(self, url: str, summary: Summary) -> str:
         rest, hash_mark, fragment = url.partition("#")
