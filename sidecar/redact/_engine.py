@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib
@@ -220,6 +221,7 @@ def _prepare(rule: Rule, *, user: bool) -> _Compiled:
     return _Compiled(rule.name, compiled, rule.validator, tuple(rule.literals), group, user, numeric, caseless, min_len)
 
 
+@functools.lru_cache(maxsize=1024)  # ~50 us a pattern, and each instrument() builds a Redactor
 def _min_width(pattern: str) -> int:
     """The fewest characters a match of ``pattern`` spans (0 when the standard parser cannot tell).
 
