@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -22,7 +21,11 @@ class ConfigError(ValueError):
 
 
 def _default_spool_dir() -> pathlib.Path:
-    return pathlib.Path(tempfile.gettempdir()) / "llm-audit-spool"
+    """A per-user state directory (never a shared one such as /tmp): ``$XDG_STATE_HOME``, else
+    ``~/.local/state``. Containers set ``SIDECAR_SPOOL_DIR`` to their volume explicitly."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = pathlib.Path(base) if base and os.path.isabs(base) else pathlib.Path.home() / ".local" / "state"
+    return root / "llm-audit-sidecar" / "spool"
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096, description="Rotate a segment at this size.")
     spool_segment_seconds: float = Field(default=30.0, gt=0, description="Rotate a non-empty segment at this age.")
     spool_queue_size: int = Field(default=10_000, ge=1, description="Records waiting for the writer before drops.")
+    spool_group: str | None = Field(
+        default=None, description="Group shared by the app and the sidecar when they run as different users: "
+        "the spool becomes 2770 and its files 0640 (else 0700 and 0600).")
     spool_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=0,
                                  description="Stop writing (count drops) at this spool size; 0 = no cap.")
     capture_content: bool = Field(default=True, description="Store redacted request/response content.")
@@ -62,6 +68,8 @@ class Settings(BaseSettings):
     max_model_labels: int = Field(default=50, ge=1, description="Distinct model names kept as metric labels.")
     metrics_port: int | None = Field(default=None, ge=0, le=65535,
                                      description="Serve the app's Prometheus metrics on this port.")
+    metrics_host: str = Field(default="127.0.0.1", description="Interface the app's metrics port binds "
+                              "(loopback by default; 0.0.0.0 for every interface).")
     # Sidecar process
     elasticsearch_url: str | None = Field(default=None, description="Ship to Elasticsearch; unset = embedded store.")
     elasticsearch_api_key: str | None = Field(default=None, description="Elasticsearch API key (id:key base64).")
@@ -79,7 +87,14 @@ class Settings(BaseSettings):
                                         description="Explicit override to keep records fewer than 90 days.")
     batch_size: int = Field(default=2000, ge=1, description="Records per batch to the sink.")
     poll_seconds: float = Field(default=1.0, gt=0, description="How often `sidecar run` looks for new records.")
-    listen: str = Field(default="0.0.0.0:9464", description="Where `sidecar run` serves /metrics and /healthz.")
+    listen: str = Field(default="127.0.0.1:9464", description="Where `sidecar run` serves /metrics and /healthz "
+                        "(the container image sets 0.0.0.0:9464).")
+    http_max_connections: int = Field(default=64, ge=1, le=10_000,
+                                      description="Open connections the /metrics and /healthz listener serves at once.")
+    audit_keyring: pathlib.Path | None = Field(
+        default=None, description="File of older HMAC secrets (one per line) `sidecar audit verify` also accepts.")
+    digest_grace_seconds: float = Field(
+        default=900.0, gt=0, description="`sidecar audit verify` requires a digest for every record older than this.")
 
     @field_validator("user_header")
     @classmethod

@@ -13,9 +13,7 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sidecar._config import ConfigError, Settings, describe_settings, load_settings
@@ -57,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     av.add_argument("--since", type=_since, help="report problems from this time on (15m, 2h, 7d or ISO)")
     av.add_argument("--until", type=_since)
     av.add_argument("--json", action="store_true", help="findings as JSON lines")
+    av.add_argument("--anchor", type=pathlib.Path, metavar="FILE",
+                    help="heads exported earlier (`sidecar audit anchor`, audit-head.json, `audit head:` log lines): "
+                         "each must still be in the store, so a cut tail is caught")
+    av.add_argument("--keyring", type=pathlib.Path, metavar="FILE",
+                    help="older HMAC secrets, one per line, for records and digests made before a key rotation")
+    audit.add_parser("anchor", help="print the newest digest of every sidecar chain, to keep elsewhere")
     dash = sub.add_parser("dashboards", help="import the Kibana and Grafana dashboards").add_subparsers(
         dest="dashboards_command", required=True)
     di = dash.add_parser("install", help="import into the servers given")
@@ -121,115 +125,37 @@ def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any
     return SqliteStore(settings.embedded_store_path)
 
 
-HEALTH_PATHS = ("/healthz", "/healthz/ready", "/healthz/live")
-
-
-class _Health(BaseHTTPRequestHandler):
-    """/metrics; /healthz/live (the loop is turning); /healthz and /healthz/ready (sink reachable, schema in)."""
-
-    live: Callable[[], bool] = staticmethod(lambda: True)
-    ready: Callable[[], bool] = staticmethod(lambda: True)
-    registry: Any = None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path == "/metrics":
-            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-            body, ctype, code = generate_latest(self.registry), CONTENT_TYPE_LATEST, 200
-        elif path in HEALTH_PATHS:
-            ok = self.live() if path.endswith("/live") else (self.live() and self.ready())
-            body, ctype, code = (b"ok\n" if ok else b"not ready\n"), "text/plain", (200 if ok else 503)
-        else:
-            body, ctype, code = b"not found\n", "text/plain", 404
-        self.send_response(code)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float) -> ThreadingHTTPServer:
-    host, _, port = listen.rpartition(":")
-    probe = {"at": 0.0, "ok": False}
-    lock = threading.Lock()
-
-    def ready() -> bool:
-        # Asked of the sink itself (at most every 2 s): while a write is retrying against a
-        # cluster that went away, the shipping loop cannot report on it.
-        with lock:
-            if time.monotonic() - probe["at"] > 2.0:
-                probe["ok"] = bool(shipper.sink.healthy())
-                probe["at"] = time.monotonic()
-            return bool(probe["ok"])
-
-    handler = type("Health", (_Health,), {
-        "live": staticmethod(lambda: time.monotonic() - shipper.last_turn < stale_after or shipper.busy),
-        "ready": staticmethod(ready),
-        "registry": registry,
-    })
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
-    threading.Thread(target=server.serve_forever, name="sidecar-http", daemon=True).start()
-    return server
-
-
-def _single_instance(settings: Settings) -> Any:
-    """Hold an exclusive lock on the state directory: two sidecars on one spool would race on the
-    checkpoint. Returns the open lock file (keep it open), or None when another sidecar holds it."""
-    import fcntl
-
-    state = settings.sidecar_state_dir
-    state.mkdir(parents=True, exist_ok=True)
-    fh = open(state / "sidecar.lock", "a+")  # noqa: SIM115 - held for the life of the process
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        return None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
-    return fh
-
-
 def cmd_run(settings: Settings, once: bool) -> int:
-    from sidecar.redact import load_or_create_key
+    from sidecar._files import UnsafePathError, resolve_group
+    from sidecar.daemon import RetentionKeeper, serve_health, single_instance
     from sidecar.ship import Shipper
     from sidecar.ship._metrics import ShipperMetrics
     from sidecar.spool import SpoolReader
 
-    lock = _single_instance(settings)
-    if lock is None:
-        print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
-              f"{settings.sidecar_state_dir / 'sidecar.lock'}); refusing to start a second one", file=sys.stderr)
+    try:
+        group = resolve_group(settings.spool_group)
+        lock = single_instance(settings.sidecar_state_dir)
+        if lock is None:
+            print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
+                  f"{settings.sidecar_state_dir / 'sidecar.lock'}); refusing to start a second one", file=sys.stderr)
+            return 2
+        reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir, group=group)
+        key = _integrity_key(settings, group)
+    except (UnsafePathError, ValueError) as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
         return 2
     sink = _make_sink(settings, once, shipping=True)
-    reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir)
-    key = load_or_create_key(settings.hmac_key, settings.key_file)
-    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key)
+    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key,
+                      on_head=_head_exporter(settings))
+    retention = RetentionKeeper(settings)
     stop = threading.Event()
     if once:
-        try:
-            sink.open()
-            shipper.ship_available(stop)
-        except Exception as exc:
-            print(f"sidecar: shipping failed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            sink.close()
-        s = shipper.stats
-        print(f"shipped to {sink.name}: {s.stored - s.duplicates} stored, {s.duplicates} already present, "
-              f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
-        left = reader.pending_bytes()
-        return 0 if not reader.segments() or left == 0 else 1
+        return _run_once(settings, sink, shipper, reader, retention, stop)
     try:
         sink.open()
     except Exception as exc:  # the loop retries; the sink installs its schema when it can
         log.warning("sink not ready yet (%s); retrying while shipping", exc)
+    retention.tick()  # retention in force from the first run (retried every minute until installed)
     from prometheus_client import REGISTRY, disable_created_metrics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -245,7 +171,8 @@ def cmd_run(settings: Settings, once: bool) -> int:
             log.warning("anomaly: %s", doc.get("message"))
             sink.write_anomaly(doc)
 
-    server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds))
+    server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
+                          max_connections=settings.http_max_connections)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
@@ -257,20 +184,57 @@ def cmd_run(settings: Settings, once: bool) -> int:
         advice.update(advise(fetch_docs(settings, _since("1h"), None, sink=sink)))
 
     shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (300.0, advice_tick), (3600.0, lambda: _enforce_retention(settings))])
+                every=[(30.0, anomaly_tick), (300.0, advice_tick), (10.0, retention.tick)])
     detector.save()
     server.shutdown()
+    server.server_close()
     sink.close()
     return 0
 
 
-def _enforce_retention(settings: Settings) -> None:
-    """Hourly in `sidecar run`: delete whole days past the limit (safe beside ILM/ISM, which delete earlier)."""
-    from sidecar.retention import enforce
+def _integrity_key(settings: Settings, group: int | None) -> Any:
+    """The sidecar's integrity key; a key it cannot use stops start-up (exit 2), unlike in the app."""
+    from sidecar.audit import IntegrityKey
+    from sidecar.redact import RedactionError, derive, load_or_create_key
 
-    report = enforce(settings)
-    for line in report.lines():
-        log.info("retention: %s", line)
+    try:
+        return IntegrityKey(derive(load_or_create_key(settings.hmac_key, settings.key_file, group), "integrity"))
+    except RedactionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _head_exporter(settings: Settings) -> Callable[[dict[str, Any]], None]:
+    """Each new chain head goes to the log (`audit head: {...}`) and to state_dir/audit-head.json: ship
+    either somewhere the store's writers cannot reach, for `sidecar audit verify --anchor`."""
+    from sidecar._files import replace_private, write_all
+
+    path = settings.sidecar_state_dir / "audit-head.json"
+
+    def export(head: dict[str, Any]) -> None:
+        line = json.dumps(head, sort_keys=True)
+        log.info("audit head: %s", line)
+        with replace_private(path) as fd:
+            write_all(fd, (line + "\n").encode())
+
+    return export
+
+
+def _run_once(settings: Settings, sink: Any, shipper: Any, reader: Any, retention: Any,
+              stop: threading.Event) -> int:
+    try:
+        sink.open()
+        retention.tick()
+        shipper.ship_available(stop)
+    except Exception as exc:
+        print(f"sidecar: shipping failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+    s = shipper.stats
+    print(f"shipped to {sink.name}: {s.stored - s.duplicates} stored, {s.duplicates} already present, "
+          f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
+    left = reader.pending_bytes()
+    return 0 if not reader.segments() or left == 0 else 1
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
@@ -311,45 +275,15 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar.audit import verify
-    from sidecar.redact import load_or_create_key
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar.daemon import cmd_audit_anchor, cmd_audit_verify
 
-    if not settings.hmac_key and not settings.key_file.exists():
-        print("sidecar: no HMAC key (SIDECAR_HMAC_KEY or the key file) to check digest signatures with",
-              file=sys.stderr)
-        return 2
-    key = load_or_create_key(settings.hmac_key, settings.key_file)
-    started = time.perf_counter()
-    if settings.elasticsearch_url:
-        sink = _make_sink(settings, once=True)
-        prefix = settings.index_prefix
-        records: Any = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
-        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp"])]
-        where = f"Elasticsearch {prefix}-*"
-    else:
-        from sidecar.ship import SqliteStore
+    def make_sink(s: Settings) -> Any:
+        return _make_sink(s, once=True)
 
-        if not settings.embedded_store_path.exists():
-            print(f"no embedded store at {settings.embedded_store_path}", file=sys.stderr)
-            return 1
-        store = SqliteStore(settings.embedded_store_path)
-        records, digests, where = store.all_records(), store.digests(), str(settings.embedded_store_path)
-    report = verify(records, digests, key, retention_days=settings.retention_days)
-    seconds = time.perf_counter() - started
-    findings = [f for f in report.findings
-                if (not args.since or f.timestamp >= args.since) and (not args.until or f.timestamp < args.until)]
-    for f in findings:
-        if args.json:
-            print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
-        else:
-            print(f"{f.kind:<15} {f.where}  {f.detail}")
-    rate = report.records / seconds if seconds > 0 else 0.0
-    print(f"verified {report.records} records of {report.producers} producers and {report.digests} digests in "
-          f"{where} ({report.covered} records covered by digests; {rate:,.0f} records/s): "
-          + ("intact" if not findings else f"{len(findings)} problems, first: {findings[0].kind} at "
-             f"{findings[0].where}"), file=sys.stderr)
-    return 0 if not findings else 1
+    if args.audit_command == "anchor":
+        return cmd_audit_anchor(settings, make_sink)
+    return cmd_audit_verify(settings, args, make_sink)
 
 
 def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
@@ -393,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "query":
         return cmd_query(settings, args)
     if args.command == "audit":
-        return cmd_audit_verify(settings, args)
+        return cmd_audit(settings, args)
     if args.command == "advise":
         return cmd_advise(settings, args)
     if args.command == "dashboards":

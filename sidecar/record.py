@@ -130,8 +130,10 @@ class AuditRecord(BaseModel):
 
 
     # Set by the spool writer, always last: see sidecar/audit/_chain.py.
+    chain_key_id: str | None = _f("sidecar.chain.key_id", "keyword", "Id of the integrity key the chain hash uses.")
     chain_prev: str | None = _f("sidecar.chain.prev", "keyword", "Hash of the producer's previous record.")
-    chain_hash: str | None = _f("sidecar.chain.hash", "keyword", "SHA-256 over chain.prev and this document.")
+    chain_hash: str | None = _f("sidecar.chain.hash", "keyword",
+                                "Keyed HMAC over chain.prev and the digests of this document's fields.")
 
     def to_document(self) -> dict[str, Any]:
         """The indexed form: dotted names, empty fields left out."""

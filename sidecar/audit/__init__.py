@@ -1,8 +1,10 @@
-"""Tamper evidence: the per-record hash chain, signed segment digests, and their verifier."""
+"""Tamper evidence: keyed per-record chains over per-field digests, signed digests chained across
+producers, anchors, and their verifier."""
 
-from sidecar.audit._chain import chain_line, chain_of, check
-from sidecar.audit._digest import DigestBuilder, sign, signature_ok
+from sidecar.audit._chain import chain_line, chain_of, check, field_digest, field_digests
+from sidecar.audit._digest import DigestBuilder, head_of, sign, signature_problem
+from sidecar.audit._keys import IntegrityKey, KeyRing
 from sidecar.audit._verify import Finding, Report, verify
 
-__all__ = ["DigestBuilder", "Finding", "Report", "chain_line", "chain_of", "check", "sign", "signature_ok",
-           "verify"]
+__all__ = ["DigestBuilder", "Finding", "IntegrityKey", "KeyRing", "Report", "chain_line", "chain_of", "check",
+           "field_digest", "field_digests", "head_of", "sign", "signature_problem", "verify"]

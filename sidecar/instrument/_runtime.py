@@ -11,10 +11,12 @@ from typing import Any
 
 from sidecar._config import Settings
 from sidecar._context import current_user
+from sidecar._files import resolve_group
 from sidecar._pipeline import RecordBuilder, header
+from sidecar.audit import IntegrityKey
 from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
 from sidecar.providers import EndpointMatcher, parse_host_rules
-from sidecar.redact import Redactor, load_or_create_key, parse_rules
+from sidecar.redact import Redactor, app_keys, parse_rules
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics, apply_to_span, span_name
 
@@ -43,17 +45,26 @@ class Runtime:
         self.settings = settings
         self.matcher = EndpointMatcher(parse_host_rules(settings.model_hosts, with_provider=True),
                                        parse_host_rules(settings.exclude_hosts, with_provider=False))
-        key = load_or_create_key(settings.hmac_key, settings.key_file)
+        try:
+            group = resolve_group(settings.spool_group)
+        except ValueError as exc:
+            log.error("SIDECAR_SPOOL_GROUP: %s; spool files stay private to this user", exc)
+            group = None
+        # Key problems never raise into the application: records go on, with content withheld.
+        keys = app_keys(settings.hmac_key, settings.key_file, group)
+        if keys.problem is not None:
+            settings = settings.model_copy(update={"capture_content": False})
+        self.key_problem = keys.problem
         extra = parse_rules(settings.redact_rules) if settings.redact_rules else []
         allow = [v.strip() for v in settings.redact_allow.split(",") if v.strip()]
-        self.redactor = Redactor(key, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
+        self.redactor = Redactor(keys.pseudonym, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
         self.metrics = metrics_for(registry, settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
         self.writer = SpoolWriter(
             SpoolConfig(settings.spool_dir, settings.spool_fsync, settings.spool_fsync_interval,
                         settings.spool_segment_bytes, settings.spool_segment_seconds, settings.spool_queue_size,
-                        settings.spool_max_bytes),
+                        settings.spool_max_bytes, group=group, chain_key=IntegrityKey(keys.integrity)),
             self.producer_id, self.process, self.metrics)
         self.cap = settings.max_body_bytes
         self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -147,6 +158,8 @@ class Runtime:
                 apply_to_span(cap.span, doc, end_time_ns=end_ns)
             except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()
+        if self.key_problem is not None:
+            doc["sidecar.content.note"] = "key_unavailable"  # content withheld: no usable HMAC key
         self.metrics.observe_call(doc)
         failures = self.builder.redaction_failures
         if failures != self._redaction_failures_seen:

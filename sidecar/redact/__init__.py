@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ._engine import REGEX_ENGINE, Finding, Redactor, Summary, check_rule, parse_rules
 from ._errors import RedactionError
-from ._key import load_or_create_key
+from ._key import AppKeys, app_keys, derive, load_or_create_key, read_key_ring
 from ._rules import BUILTIN_RULES, IP_RULES, VALIDATORS, Rule
 
 __all__ = [
@@ -19,12 +19,16 @@ __all__ = [
     "IP_RULES",
     "REGEX_ENGINE",
     "VALIDATORS",
+    "AppKeys",
     "Finding",
     "RedactionError",
     "Redactor",
     "Rule",
     "Summary",
+    "app_keys",
     "check_rule",
+    "derive",
     "load_or_create_key",
     "parse_rules",
+    "read_key_ring",
 ]

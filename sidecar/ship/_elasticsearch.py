@@ -254,13 +254,14 @@ class ElasticsearchSink:
                         queue.appendleft(part)
         return result
 
-    def scan(self, pattern: str, sort: list[str], page: int = 5000,
-             query: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    def scan(self, pattern: str, sort: list[str], page: int = 5000, query: dict[str, Any] | None = None,
+             order: list[dict[str, str]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """(``_id``, ``_source``) of the documents in ``pattern`` matching ``query`` (default: all), paged
-        with ``search_after``."""
+        with ``search_after`` (``order``: explicit sort clauses instead of ascending ``sort`` fields; with
+        ``page=1`` only the first hit matters)."""
         after: list[Any] | None = None
         while True:
-            body: dict[str, Any] = {"size": page, "sort": [{f: "asc"} for f in sort],
+            body: dict[str, Any] = {"size": page, "sort": order or [{f: "asc"} for f in sort],
                                     "query": query or {"match_all": {}}}
             if after is not None:
                 body["search_after"] = after
@@ -281,6 +282,25 @@ class ElasticsearchSink:
     def write_digest(self, doc: dict[str, Any]) -> None:
         """Store a signed segment digest in ``{prefix}-digests-YYYY.MM.DD``; a 409 means it is already there."""
         self._create_one("digests", doc["sidecar.digest.id"], doc)
+
+    def latest_digest(self, chain_id: str) -> dict[str, Any] | None:
+        """The newest digest of a sidecar chain (after a refresh, so one just written is seen)."""
+        pattern = f"{self.index_prefix}-digests-*"
+        try:
+            self._request("POST", f"/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+        except _Transient as exc:
+            raise ElasticsearchError(f"digest lookup failed: {exc.reason}") from exc
+        query = {"term": {"sidecar.chain.id": chain_id}}
+        for _, doc in self.scan(pattern, [], page=1, query=query, order=[{"sidecar.digest.seq": "desc"}]):
+            return doc
+        return None
+
+    def heads(self) -> list[dict[str, Any]]:
+        """The newest digest of every sidecar chain (what `sidecar audit anchor` exports)."""
+        newest: dict[str, dict[str, Any]] = {}
+        for _, doc in self.scan(f"{self.index_prefix}-digests-*", ["sidecar.digest.seq"]):
+            newest[str(doc.get("sidecar.chain.id"))] = doc
+        return list(newest.values())
 
     def write_anomaly(self, doc: dict[str, Any]) -> None:
         """Store an anomaly document in ``{prefix}-anomalies-YYYY.MM.DD``; a 409 means it is already there."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sidecar.audit._digest import DigestBuilder
+from sidecar.audit import DigestBuilder, IntegrityKey, head_of
 from sidecar.ship._metrics import ShipperMetrics, record_view
 from sidecar.ship._sink import Sink, SinkStopped, SpoolDoc
 
@@ -31,6 +31,7 @@ class ShipStats:
 
 
 Observer = Callable[[list[dict[str, Any]]], None]
+HeadSink = Callable[[dict[str, Any]], None]
 
 
 class Shipper:
@@ -38,11 +39,13 @@ class Shipper:
 
     def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000,
                  metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = (),
-                 digest_key: bytes | None = None) -> None:
+                 digest_key: IntegrityKey | None = None, on_head: HeadSink | None = None) -> None:
         self.reader = reader
-        # With a key, every fully shipped segment gets a signed digest (tamper evidence).
-        self.digests = (DigestBuilder(digest_key, reader.checkpoint.digest_partial, reader.checkpoint.digest_last)
+        # With a key, every fully shipped segment gets a signed digest in this sidecar's chain.
+        cp = reader.checkpoint
+        self.digests = (DigestBuilder(digest_key, cp.digest_partial, cp.chain, cp.reset_reason)
                         if digest_key is not None else None)
+        self.on_head = on_head  # told of every new chain head (the anchor export)
         self.sink = sink
         self.batch_size = batch_size
         self.metrics = metrics
@@ -81,11 +84,8 @@ class Shipper:
                     self.metrics.retries.labels(self.metrics.sink).inc(result.retries)
             if self.digests is not None:
                 self.digests.add(batch.segment, batch.start, batch.end, [(d.doc_id, d.raw) for d in batch.docs])
-                digest = self.digests.finish(batch.segment) if batch.finished else None
-                if digest is not None:
-                    self.sink.write_digest(digest)
-                    self.digests.done(batch.segment, digest)
-                    self.stats.digests += 1
+                if batch.finished and batch.segment in self.digests.partial:
+                    self._digest(batch.segment)
             self.reader.commit(batch)
             if self.metrics is not None or self.observers:
                 self._observe(batch.docs, stored, duplicates, dead + len(batch.malformed),
@@ -96,6 +96,34 @@ class Shipper:
                 self.stats.segments_done += 1
             handled += len(batch.docs) + len(batch.malformed)
         return handled
+
+    def _digest(self, segment: str) -> None:
+        """Store the segment's signed digest, preceded by a start or reset marker when the chain needs one."""
+        assert self.digests is not None
+        if self.digests.needs_marker():
+            reset = self.digests.reset_reason is not None and bool(self.digests.chain.get("id"))
+            found = self.sink.latest_digest(str(self.digests.chain["id"])) if reset else None
+            marker = self.digests.marker(found)
+            self.sink.write_digest(marker)
+            self.digests.done(marker)
+            self.reader.checkpoint.reset_reason = None
+            self.reader.checkpoint.save()  # the chain id is on disk before any digest depends on it
+            if reset:
+                log.warning("digest chain %s: %s; signed reset marker %s written (%s)", marker["sidecar.chain.id"],
+                            marker.get("sidecar.digest.reason"), marker["sidecar.digest.id"],
+                            "continuing from the newest digest in the store" if found else
+                            "no earlier digest of this chain found in the store")
+        digest = self.digests.finish(segment)
+        if digest is None:
+            return
+        self.sink.write_digest(digest)
+        self.digests.done(digest)
+        self.stats.digests += 1
+        if self.on_head is not None:
+            try:
+                self.on_head(head_of(digest))
+            except Exception:  # exporting the anchor must not stop delivery
+                log.exception("could not export the audit head")
 
     def _observe(self, docs: list[SpoolDoc], stored: int, duplicates: int, dead: int, seconds: float) -> None:
         """Metrics and observers from the delivered records, each parsed once (without its content)."""

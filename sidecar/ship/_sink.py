@@ -53,7 +53,11 @@ class Sink(Protocol):
         """Keep a line that can never be indexed (malformed JSON, torn line) where an operator can see it."""
 
     def write_digest(self, doc: dict[str, Any]) -> None:
-        """Store a signed segment digest (idempotent: its id is the segment's)."""
+        """Store a signed digest or chain marker, create-only (idempotent: a segment digest's id is the
+        segment's, and the same segment always gives the same digest)."""
+
+    def latest_digest(self, chain_id: str) -> dict[str, Any] | None:
+        """The newest digest (highest ``sidecar.digest.seq``) of a sidecar chain, or None."""
 
     def write_anomaly(self, doc: dict[str, Any]) -> None:
         """Store an anomaly document from the detector (idempotent: keyed by its ``event.id``)."""

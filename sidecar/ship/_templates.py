@@ -165,9 +165,10 @@ def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, An
     flat: dict[str, dict[str, Any]] = {
         "@timestamp": {"type": "date"},
         "sidecar.producer.id": keyword,
+        "sidecar.chain.id": keyword,
         **{f"sidecar.digest.{k}": keyword for k in ("id", "first_id", "last_id", "chain_start", "chain_head",
-                                                       "prev", "hash", "signature")},
-        **{f"sidecar.digest.{k}": {"type": "long"} for k in ("first_sequence", "last_sequence", "count")},
+                                                       "prev", "hash", "signature", "kind", "key_id", "reason")},
+        **{f"sidecar.digest.{k}": {"type": "long"} for k in ("first_sequence", "last_sequence", "count", "seq")},
     }
     return _side_template(prefix, "digests", flat, number_of_replicas)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pathlib
 import re
@@ -17,10 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar._files import private_dir, replace_private, write_all
 from sidecar.ship._sink import SpoolDoc
 from sidecar.spool._writer import OPEN_SUFFIX, SEALED_SUFFIX
 
 # The writer puts event.id and @timestamp first, so id and day are read without parsing the document.
+log = logging.getLogger("sidecar.spool")
+
 _PREFIX = re.compile(rb'^\{"event\.id":"([A-Za-z0-9_.:-]{1,200})","@timestamp":"(\d{4})-(\d{2})-(\d{2})T')
 _SEGMENT = re.compile(r"^(?P<producer>[A-Za-z0-9_]{1,64})-(?P<no>\d{6,})-(?P<ms>\d{1,16})$")
 
@@ -54,35 +58,79 @@ class SegmentBatch:
 
 
 class Checkpoint:
-    def __init__(self, path: pathlib.Path) -> None:
+    """Offsets and the digest state, in one private file replaced atomically (never via a symlink).
+
+    A missing or unreadable checkpoint is not fatal: the spool is re-read from the start (the sinks
+    deduplicate by id), and when the state directory shows this sidecar ran before (its chain id
+    file), ``reset_reason`` says why, so the next digest is preceded by a signed reset marker.
+    An unreadable file is kept aside (``checkpoint.json.unreadable-<time>``) for inspection."""
+
+    def __init__(self, path: pathlib.Path, group: int | None = None) -> None:
         self.path = path
+        self.group = group
         self.offsets: dict[str, int] = {}
         self.digest_partial: dict[str, dict[str, Any]] = {}  # segment -> chain facts so far
-        self.digest_last: dict[str, str] = {}  # producer -> hash of its latest digest
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                self.offsets = {str(k): int(v) for k, v in data.get("offsets", {}).items()}
-                self.digest_partial = dict(data.get("digest_partial", {}))
-                self.digest_last = dict(data.get("digest_last", {}))
-            except (ValueError, OSError, AttributeError) as exc:
-                raise RuntimeError(f"checkpoint {path} is unreadable ({exc}); move it aside to re-ship "
-                                   "(records are deduplicated by id)") from exc
+        self.chain: dict[str, Any] = {}  # this sidecar's digest chain: id, seq, head
+        self.reset_reason: str | None = None
+        try:
+            self._load()
+        except FileNotFoundError:
+            chain_id = self._chain_id_file()
+            if chain_id:
+                self.chain = {"id": chain_id, "seq": 0, "head": ""}
+                self.reset_reason = "checkpoint missing"
+        except (ValueError, OSError, AttributeError, TypeError) as exc:
+            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+            log.error("checkpoint %s is unreadable (%s); kept as %s, re-reading the spool from the start "
+                      "(records are deduplicated by id) and marking the reset in the digest chain", path,
+                      type(exc).__name__, aside.name)
+            self.offsets, self.digest_partial = {}, {}
+            chain_id = self._chain_id_file()
+            self.chain = {"id": chain_id, "seq": 0, "head": ""} if chain_id else {}
+            self.reset_reason = f"checkpoint unreadable ({type(exc).__name__})"
+
+    def _load(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = json.loads(fh.read())
+        self.offsets = {str(k): int(v) for k, v in data.get("offsets", {}).items()}
+        self.digest_partial = dict(data.get("digest_partial", {}))
+        self.chain = dict(data.get("chain", {}))
+        if not self.chain.get("id"):
+            chain_id = self._chain_id_file()
+            if chain_id:  # the chain began but its state was not saved here: continue it from the store
+                self.chain = {"id": chain_id, "seq": 0, "head": ""}
+                self.reset_reason = "checkpoint without chain state"
+
+    def _chain_id_file(self) -> str | None:
+        try:
+            fd = os.open(self.path.with_name("chain-id"), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                value = fh.read(64).decode("ascii", "replace").strip()
+        except OSError:
+            return None
+        return value if re.fullmatch(r"[0-9a-f]{16}", value) else None
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump({"offsets": self.offsets, "digest_partial": self.digest_partial,
-                       "digest_last": self.digest_last}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        private_dir(self.path.parent, self.group)
+        data = json.dumps({"offsets": self.offsets, "digest_partial": self.digest_partial, "chain": self.chain})
+        with replace_private(self.path, self.group) as fd:
+            write_all(fd, data.encode())
+        chain_id = self.chain.get("id")
+        if chain_id and self._chain_id_file() != chain_id:
+            with replace_private(self.path.with_name("chain-id"), self.group) as fd:
+                write_all(fd, f"{chain_id}\n".encode())
 
 
 class SpoolReader:
-    def __init__(self, spool_dir: pathlib.Path, state_dir: pathlib.Path, *, abandon_seconds: float = 300.0) -> None:
-        self.spool_dir = spool_dir
+    def __init__(self, spool_dir: pathlib.Path, state_dir: pathlib.Path, *, abandon_seconds: float = 300.0,
+                 group: int | None = None) -> None:
+        """Raises :class:`~sidecar._files.UnsafePathError` for a spool or state directory someone else
+        prepared (world-writable without the sticky bit, another owner) or a symlink."""
+        self.spool_dir = private_dir(spool_dir, group, shared=True)
+        private_dir(state_dir)  # only the sidecar uses its state: private whatever the spool's group
         self.checkpoint = Checkpoint(state_dir / "checkpoint.json")
         self.abandon_seconds = abandon_seconds
 

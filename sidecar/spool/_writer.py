@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sidecar._files import open_private, private_dir
+from sidecar.audit import IntegrityKey
 from sidecar.audit._chain import chain_line, chain_of
 from sidecar.telemetry import Metrics
 
@@ -40,6 +42,8 @@ class SpoolConfig:
     queue_size: int = 10_000
     max_bytes: int = 1024 * 1024 * 1024
     linger: float = 0.05  # longest a record waits in the queue before the writer looks
+    group: int | None = None  # shared group: spool 2770, segments 0640 (else 0700 / 0600)
+    chain_key: IntegrityKey | None = None  # None: a random key (records chained but unverifiable)
 
 
 class _Waiter:
@@ -59,6 +63,7 @@ class SpoolWriter:
         self.producer_id = producer_id
         self._process = process
         self._metrics = metrics
+        self._chain_key = config.chain_key or IntegrityKey(os.urandom(32))
         self._queue: collections.deque[tuple[Any, _Waiter | None]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -142,7 +147,6 @@ class SpoolWriter:
     _busy = False
 
     def _start(self) -> None:
-        self.config.directory.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="sidecar-spool-writer", daemon=True)
         self._thread.start()
 
@@ -210,7 +214,7 @@ class SpoolWriter:
             # Sequence numbers and the hash chain advance only for records that are written,
             # so a dropped record never looks like a deleted one to the verifier.
             self._seq += 1
-            line, self._chain_head = chain_line(line, self._chain_head)
+            line, self._chain_head = chain_line(line, self._chain_head, self._chain_key)
             lines.append(line)
             # Hand the GIL back every couple of milliseconds of work: an application thread waiting
             # for it then waits about that long, not for a whole batch (p99 latency), while short
@@ -318,8 +322,10 @@ class SpoolWriter:
         self._segment_no += 1
         name = f"{self.producer_id}-{self._segment_no:06d}-{int(time.time() * 1000)}{OPEN_SUFFIX}"
         path = self.config.directory / name
-        self.config.directory.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        # Private files only, in a directory nobody else prepared, never through a symlink. An unsafe
+        # directory raises UnsafePathError (an OSError): the records are dropped, counted and logged.
+        private_dir(self.config.directory, self.config.group, shared=True)
+        self._fd = open_private(path, os.O_WRONLY | os.O_APPEND, self.config.group, exclusive=True)
         self._path = path
         self._segment_size = 0
         self._segment_started = time.monotonic()

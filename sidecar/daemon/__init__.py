@@ -1,0 +1,10 @@
+"""`sidecar run` pieces: the bounded HTTP listener, the single-instance lock, retention from the first run,
+and the audit commands."""
+
+from sidecar.daemon._audit import cmd_audit_anchor, cmd_audit_verify
+from sidecar.daemon._http import HEALTH_PATHS, BoundedHTTPServer, serve_health
+from sidecar.daemon._lock import single_instance
+from sidecar.daemon._retention import RetentionKeeper
+
+__all__ = ["HEALTH_PATHS", "BoundedHTTPServer", "RetentionKeeper", "cmd_audit_anchor", "cmd_audit_verify",
+           "serve_health", "single_instance"]

@@ -1,0 +1,131 @@
+"""`sidecar audit verify [--anchor FILE] [--keyring FILE]` and `sidecar audit anchor`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sidecar._config import Settings
+from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
+from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
+
+MakeSink = Callable[[Settings], Any]
+
+
+class AuditUsageError(Exception):
+    """A key, key ring or anchor that cannot be used: one line, exit 2."""
+
+
+def key_ring(settings: Settings, extra: pathlib.Path | None) -> KeyRing:
+    """The configured key first (never generated here), then every older one from the key ring file."""
+    if not settings.hmac_key and not settings.key_file.exists():
+        raise AuditUsageError("no HMAC key (SIDECAR_HMAC_KEY or the key file) to check hashes and signatures with")
+    try:
+        secrets = [load_or_create_key(settings.hmac_key, settings.key_file)]
+        for path in (p for p in (settings.audit_keyring, extra) if p is not None):
+            secrets += read_key_ring(path)
+    except (RedactionError, OSError) as exc:
+        raise AuditUsageError(str(exc)) from None
+    return KeyRing(IntegrityKey(derive(s, "integrity")) for s in secrets)
+
+
+def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
+    """Heads exported earlier: JSON lines (the ``audit-head.json`` file, ``sidecar audit anchor`` output, or
+    the sidecar's ``audit head: {...}`` log lines; other lines are skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditUsageError(f"cannot read anchor file {path}: {exc}") from None
+    anchors = []
+    for line in text.splitlines():
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            doc = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "sidecar.digest.hash" in doc and "sidecar.chain.id" in doc:
+            anchors.append(doc)
+    if not anchors:
+        raise AuditUsageError(f"anchor file {path} holds no exported head (lines with sidecar.chain.id, "
+                              "sidecar.digest.seq and sidecar.digest.hash)")
+    return anchors
+
+
+def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[str, Any]], list[Finding], str]:
+    if settings.elasticsearch_url:
+        sink = make_sink(settings)
+        prefix = settings.index_prefix
+        records = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
+        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp"])]
+        return records, digests, [], f"Elasticsearch {prefix}-*"
+    from sidecar.ship import SqliteStore
+
+    path = settings.embedded_store_path
+    if not path.exists():
+        raise FileNotFoundError(f"no embedded store at {path}")
+    store = SqliteStore(path)
+    columns = [Finding("altered", rid, detail) for rid, detail in store.column_problems()]
+    return store.all_records(), store.digests(), columns, str(path)
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
+    try:
+        ring = key_ring(settings, getattr(args, "keyring", None))
+        anchors = read_anchors(args.anchor) if getattr(args, "anchor", None) else []
+    except AuditUsageError as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        records, digests, columns, where = _sources(settings, make_sink)
+    except FileNotFoundError as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 1
+    report = verify(records, digests, ring, retention_days=settings.retention_days, anchors=anchors,
+                    grace_seconds=settings.digest_grace_seconds, store_findings=columns)
+    seconds = time.perf_counter() - started
+    findings = [f for f in report.findings
+                if (not args.since or not f.timestamp or f.timestamp >= args.since)
+                and (not args.until or not f.timestamp or f.timestamp < args.until)]
+    for f in findings:
+        if args.json:
+            print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
+        else:
+            print(f"{f.kind:<15} {f.where}  {f.detail}")
+    for note in report.notices:
+        print(f"notice: {note}", file=sys.stderr)
+    rate = report.records / seconds if seconds > 0 else 0.0
+    anchored = f"; {report.anchors} anchors checked" if anchors else "; no anchor given: a cut tail goes unseen"
+    print(f"verified {report.records} records of {report.producers} producers and {report.digests} digests in "
+          f"{report.chains} sidecar chains in {where} ({report.covered} records covered by digests{anchored}; "
+          f"{rate:,.0f} records/s): "
+          + ("intact" if not findings else f"{len(findings)} problems, first: {findings[0].kind} at "
+             f"{findings[0].where}"), file=sys.stderr)
+    return 0 if not findings else 1
+
+
+def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:
+    """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
+    writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
+    if settings.elasticsearch_url:
+        heads = make_sink(settings).heads()
+    else:
+        from sidecar.ship import SqliteStore
+
+        if not settings.embedded_store_path.exists():
+            print(f"sidecar: no embedded store at {settings.embedded_store_path}", file=sys.stderr)
+            return 1
+        heads = SqliteStore(settings.embedded_store_path).heads()
+    if not heads:
+        print("sidecar: no digest in the store yet: nothing to anchor", file=sys.stderr)
+        return 1
+    for doc in heads:
+        print(json.dumps(head_of(doc), sort_keys=True))
+    return 0
