@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sidecar._config import ConfigError, Settings, describe_settings, load_settings
+from sidecar.daemon._http import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
 
 log = logging.getLogger("sidecar")
 
