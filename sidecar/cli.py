@@ -127,7 +127,7 @@ def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any
 
 
 def cmd_run(settings: Settings, once: bool) -> int:
-    from sidecar._files import UnsafePathError, resolve_group
+    from sidecar._files import UnsafePathError, private_dir, resolve_group
     from sidecar.daemon import RetentionKeeper, serve_health, single_instance
     from sidecar.ship import Shipper
     from sidecar.ship._metrics import ShipperMetrics
@@ -135,6 +135,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
 
     try:
         group = resolve_group(settings.spool_group)
+        private_dir(settings.spool_dir, group, shared=True)  # checked before anything is made inside it
         lock = single_instance(settings.sidecar_state_dir)
         if lock is None:
             print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
@@ -142,6 +143,10 @@ def cmd_run(settings: Settings, once: bool) -> int:
             return 2
         reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir, group=group)
         key = _integrity_key(settings, group)
+        if not settings.elasticsearch_url:  # the store file: private, never through a symlink
+            from sidecar.ship._sqlite import connect_private
+
+            connect_private(settings.embedded_store_path).close()
     except (UnsafePathError, ValueError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
