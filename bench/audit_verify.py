@@ -18,13 +18,13 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from sidecar.audit import verify
+from sidecar.audit import IntegrityKey, KeyRing, verify
 from sidecar.record import AuditRecord
 from sidecar.ship import Shipper, SqliteStore
 from sidecar.spool import SpoolConfig, SpoolReader, SpoolWriter
 from sidecar.telemetry import Metrics
 
-KEY = b"bench-key"
+KEY = IntegrityKey(b"bench-key")
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
                                request_model="gpt-4o-mini", status_code=200, input_tokens=i % 500,
                                request_content="x" * 400).to_json().encode()
 
-        writer = SpoolWriter(SpoolConfig(spool, fsync="never", queue_size=n + 1), "bench", process,
+        writer = SpoolWriter(SpoolConfig(spool, fsync="never", queue_size=n + 1, chain_key=KEY), "bench", process,
                              Metrics(CollectorRegistry()))
         t0 = time.perf_counter()
         for i in range(n):
@@ -54,7 +54,7 @@ def main() -> None:
         Shipper(SpoolReader(spool, pathlib.Path(tmp) / "state"), store, digest_key=KEY).ship_available(
             threading.Event())
         t2 = time.perf_counter()
-        report = verify(store.all_records(), store.digests(), KEY, retention_days=90)
+        report = verify(store.all_records(), store.digests(), KeyRing([KEY]), retention_days=90)
         t3 = time.perf_counter()
         assert report.ok and report.records == n, report.findings[:3]
         print(json.dumps({
