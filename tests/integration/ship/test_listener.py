@@ -30,7 +30,8 @@ def free_port() -> int:
 
 def proc_figures(pid: int) -> tuple[int, int]:
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    threads = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Threads:")))
+    status = pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
+    threads = int(next(line.split()[1] for line in status if line.startswith("Threads:")))
     return fds, threads
 
 
