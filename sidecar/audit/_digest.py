@@ -118,16 +118,21 @@ class DigestBuilder:
         """The signed marker that begins a chain (``start``) or continues it after a lost checkpoint
         (``reset``). ``found_head``: the newest digest of this chain found in the store (reset only)."""
         reset = self.reset_reason is not None and bool(self.chain.get("id"))
+        # A reset that finds nothing of its chain in the store cannot continue it: it begins a new chain
+        # that names the old one, so the two never hold two digests with the same seq.
+        chain_id = str(self.chain["id"]) if reset and found_head else new_chain_id()
         doc: dict[str, Any] = {
             "@timestamp": utc_stamp(),
             "sidecar.digest.id": f"{'reset' if reset else 'start'}-{secrets.token_hex(8)}",
             KIND: "reset" if reset else "start",
-            CHAIN_ID: self.chain.get("id") or new_chain_id(),
+            CHAIN_ID: chain_id,
             SEQ: int(found_head[SEQ]) + 1 if found_head else 1,
             PREV: str(found_head[HASH]) if found_head else "",
         }
         if reset:
             doc["sidecar.digest.reason"] = self.reset_reason
+            if chain_id != self.chain["id"]:
+                doc["sidecar.digest.reset_of"] = self.chain["id"]
         return sign(doc, self.key)
 
     def finish(self, segment: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from urllib.parse import quote
 import urllib3
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
+from sidecar._files import open_private, private_dir, write_all
 from sidecar.ship._sink import SinkStopped, SpoolDoc, WriteResult
 from sidecar.ship._templates import (
     anomaly_template,
@@ -590,16 +591,18 @@ class ElasticsearchSink:
             raise DeadLetterError(f"dead-letter index failed ({failure}) and no local dead-letter directory is set")
         path = self.deadletter_dir / f"deadletter-{now:%Y%m%d}.jsonl"
         try:
-            self.deadletter_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.deadletter_dir)  # dead letters hold whole records: private like the store
             data = b"".join(
                 json.dumps({"_id": doc_id, **doc, "sidecar.deadletter_failure": failure}, ensure_ascii=False).encode()
                 + b"\n"
                 for doc_id, doc in entries
             )
-            with open(path, "ab") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise DeadLetterError(
                 f"dead-letter index failed ({failure}) and writing {path.name} failed: {exc}"

@@ -167,7 +167,8 @@ def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, An
         "sidecar.producer.id": keyword,
         "sidecar.chain.id": keyword,
         **{f"sidecar.digest.{k}": keyword for k in ("id", "first_id", "last_id", "chain_start", "chain_head",
-                                                       "prev", "hash", "signature", "kind", "key_id", "reason")},
+                                                       "prev", "hash", "signature", "kind", "key_id", "reason",
+                                                       "reset_of")},
         **{f"sidecar.digest.{k}": {"type": "long"} for k in ("first_sequence", "last_sequence", "count", "seq")},
     }
     return _side_template(prefix, "digests", flat, number_of_replicas)

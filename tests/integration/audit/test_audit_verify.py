@@ -205,3 +205,20 @@ def test_keys_kept_apart() -> None:
     k = IntegrityKey(integrity)
     assert len({k.chain, k.fields, k.signing, integrity}) == 4
     assert KEY.key_id != IntegrityKey(pseudonym).key_id and RING.get(KEY.key_id) is KEY
+
+
+def test_reset_that_finds_nothing_starts_a_new_chain(tmp_path: pathlib.Path) -> None:
+    """Checkpoint lost and the chain's digests not in this store (a new store): a new chain, named after the old."""
+    first, second = SqliteTarget(tmp_path / "first.db"), SqliteTarget(tmp_path / "second.db")
+    spool = tmp_path / "spool"
+    produce(spool, "prodA", 20)
+    ship(spool, first.sink)
+    (tmp_path / "state" / "checkpoint.json").unlink()
+    produce(spool, "prodB", 20)
+    ship(spool, second.sink)
+    report = second.verify()
+    assert report.ok, report.findings
+    assert len(report.notices) == 1 and "cannot be linked" in report.notices[0]
+    marker = next(g for g in second.digests() if g["sidecar.digest.kind"] == "reset")
+    old_chain = first.digests()[0]["sidecar.chain.id"]
+    assert marker["sidecar.digest.reset_of"] == old_chain != marker["sidecar.chain.id"]
