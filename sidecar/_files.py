@@ -64,7 +64,8 @@ def _check_dir(path: pathlib.Path, st: os.stat_result, group: int | None) -> Non
         raise UnsafePathError(f"{path} exists and is not a directory")
     if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
         raise UnsafePathError(f"{path} is writable by every user (mode {st.st_mode & 0o7777:04o}, no sticky bit); "
-                              "use a directory only this user (or the shared group) can write")
+                              "use a directory only this user (or the shared group) can write, such as a subdirectory "
+                              "of it that the sidecar creates")
     if st.st_uid != os.geteuid():
         shared_ok = group is not None and st.st_gid == group and not st.st_mode & 0o007
         if not shared_ok:
