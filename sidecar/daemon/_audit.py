@@ -63,7 +63,7 @@ def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[st
         sink = make_sink(settings)
         prefix = settings.index_prefix
         records = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
-        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp"])]
+        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
         return records, digests, [], f"Elasticsearch {prefix}-*"
     from sidecar.ship import SqliteStore
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import stat
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -47,29 +49,62 @@ def modes(root: pathlib.Path) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o000])
-@pytest.mark.parametrize("key_from", ["env", "file"])
-def test_every_file_and_directory_is_private(tmp_path: pathlib.Path, model_url: str, umask: int,
-                                             key_from: str) -> None:
-    spool = tmp_path / "spool"
-    env = environment(spool, **({"SIDECAR_HMAC_KEY": KEY} if key_from == "env" else {}))
-    assert "calls ok" in app(env, model_url, umask).stdout
-    run = sidecar(env, "run", "--once", umask=umask)
-    assert run.returncode == 0, run.stderr
-    assert sidecar(env, "audit", "verify", umask=umask).returncode == 0
-    found = modes(spool)
-    expected_files = {".sidecar/audit.db", ".sidecar/checkpoint.json", ".sidecar/sidecar.lock", ".sidecar/chain-id",
-                      ".sidecar/audit-head.json"} | ({".hmac-key"} if key_from == "file" else set())
-    assert expected_files <= set(found), sorted(found)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def daemon_snapshot(env: dict[str, str], spool: pathlib.Path, umask: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Modes while `sidecar run` holds the store open (its -wal and -shm exist), and after it stopped."""
+    proc = subprocess.Popen([str(BIN / "sidecar"), "run"], env=dict(env, SIDECAR_LISTEN=f"127.0.0.1:{free_port()}"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lambda: os.umask(umask))
+    try:
+        deadline = time.monotonic() + 60
+        while not ((spool / ".sidecar" / "audit.db-wal").exists() and not list(spool.glob("*.jsonl"))):
+            assert time.monotonic() < deadline and proc.poll() is None, "sidecar run did not ship"
+            time.sleep(0.2)
+        running = modes(spool)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return running, modes(spool)
+
+
+def assert_private(found: dict[str, int]) -> None:
     for name, mode in found.items():
         if mode & stat.S_IFDIR or name == ".":
             assert mode & 0o7777 == 0o700, (name, oct(mode))
         else:
             assert mode == 0o600, (name, oct(mode))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+@pytest.mark.parametrize("key_from", ["env", "file"])
+def test_every_file_and_directory_is_private(tmp_path: pathlib.Path, model_url: str, umask: int,
+                                             key_from: str) -> None:
+    spool = tmp_path / "spool"
+    env = environment(spool, **({"SIDECAR_HMAC_KEY": KEY} if key_from == "env" else {}),
+                      SIDECAR_SPOOL_SEGMENT_SECONDS="30")
+    assert "calls ok" in app(env, model_url, umask).stdout
+    spooled = modes(spool)
+    assert [n for n in spooled if n.endswith(".jsonl")], spooled
+    running, stopped = daemon_snapshot(env, spool, umask)
+    assert "calls ok" in app(env, model_url, umask).stdout
+    run = sidecar(env, "run", "--once", umask=umask)
+    assert run.returncode == 0, run.stderr
+    assert sidecar(env, "audit", "verify", umask=umask).returncode == 0
+    found = {**spooled, **running, **stopped, **modes(spool)}
+    expected = {".sidecar/audit.db", ".sidecar/audit.db-wal", ".sidecar/audit.db-shm", ".sidecar/checkpoint.json",
+                ".sidecar/sidecar.lock", ".sidecar/chain-id", ".sidecar/audit-head.json", ".sidecar/anomaly.json"}
+    expected |= {".hmac-key"} if key_from == "file" else set()
+    assert expected <= set(found), sorted(found)
+    assert_private(found)
     if REPORT:
         with open(REPORT, "a") as fh:
             fh.write(json.dumps({"umask": f"{umask:03o}", "key": key_from,
-                                 "modes": {k: f"{v & 0o7777:04o}" for k, v in sorted(found.items())}}) + "\n")
+                                 "modes": {k if not k.endswith(".jsonl") else "<segment>.jsonl": f"{v & 0o7777:04o}"
+                                           for k, v in sorted(found.items())}}) + "\n")
 
 
 def test_shared_group_spool(tmp_path: pathlib.Path, model_url: str) -> None:

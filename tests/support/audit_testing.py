@@ -131,7 +131,7 @@ class EsTarget(Target):
 
     def digests(self) -> list[dict[str, Any]]:
         self.es.refresh(f"{self.prefix}-*")
-        return [d for _, d in self.sink.scan(f"{self.prefix}-digests-*", ["@timestamp"])]
+        return [d for _, d in self.sink.scan(f"{self.prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
 
     def delete_record(self, rid: str) -> None:
         self.es.request("DELETE", f"/{self._where(self.prefix + '-2*', rid)}/_doc/{rid}")
