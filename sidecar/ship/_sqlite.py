@@ -263,6 +263,10 @@ def connect_private(path: pathlib.Path, group: int | None = None) -> sqlite3.Con
     following symlinks (SQLite's ``nofollow``)."""
     private_dir(path.parent, group)
     os.close(open_private(path, os.O_RDWR, group))
+    for suffix in ("-wal", "-shm", "-journal"):  # left by an older version with looser modes: tighten them
+        sibling = path.with_name(path.name + suffix)
+        if os.path.lexists(sibling):
+            os.close(open_private(sibling, os.O_RDWR, group))
     uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?nofollow=1"
     return sqlite3.connect(uri, uri=True, timeout=30.0)
 

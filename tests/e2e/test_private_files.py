@@ -204,6 +204,7 @@ def test_symlinked_checkpoint_is_never_followed(tmp_path: pathlib.Path, model_ur
     checkpoint = spool / ".sidecar" / "checkpoint.json"
     checkpoint.unlink()
     checkpoint.symlink_to(victim)
+    (spool / ".sidecar" / "checkpoint.tmp").symlink_to(victim)  # the old, predictable temporary path
     assert "calls ok" in app(env, model_url, 0o022).stdout
     assert sidecar(env, "run", "--once").returncode == 0
     assert victim.read_text() == "keep me"

@@ -73,3 +73,21 @@ def test_old_store_is_migrated(tmp_path: pathlib.Path) -> None:
     assert [d["event.id"] for d in s.query(QueryFilter(model="m", status=429))] == ["p-1"]
     assert list(s.column_problems()) == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_loose_store_files_from_an_older_version_are_tightened(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "audit.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.commit()  # the connection stays open: -wal and -shm exist
+    for p in (path, tmp_path / "audit.db-wal", tmp_path / "audit.db-shm"):
+        p.chmod(0o644)
+    tmp_path.chmod(0o755)
+    s = SqliteStore(path)
+    s.open()
+    conn.close()
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+    for p in tmp_path.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
