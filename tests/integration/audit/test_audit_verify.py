@@ -222,3 +222,39 @@ def test_reset_that_finds_nothing_starts_a_new_chain(tmp_path: pathlib.Path) -> 
     marker = next(g for g in second.digests() if g["sidecar.digest.kind"] == "reset")
     old_chain = first.digests()[0]["sidecar.chain.id"]
     assert marker["sidecar.digest.reset_of"] == old_chain != marker["sidecar.chain.id"]
+
+
+def test_long_lived_producer_across_a_lost_checkpoint(tmp_path: pathlib.Path, target: Target) -> None:
+    """The issue's case: one producer keeps writing while the sidecar loses its checkpoint mid-segment."""
+    import datetime as _dt
+
+    from prometheus_client import CollectorRegistry
+
+    from sidecar.record import AuditRecord
+    from sidecar.spool import SpoolConfig, SpoolWriter
+    from sidecar.telemetry import Metrics
+
+    spool = tmp_path / "spool"
+    start = _dt.datetime.now(tz=_dt.timezone.utc) - _dt.timedelta(hours=1)
+
+    def process(item: int, seq: int) -> bytes:
+        ts = (start + _dt.timedelta(seconds=item)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return AuditRecord(event_id=f"long-{seq}", timestamp=ts, producer_id="long", sequence=seq,
+                           provider="openai", status_code=200).to_json().encode()
+
+    writer = SpoolWriter(SpoolConfig(spool, segment_bytes=4000, fsync="never", chain_key=KEY), "long", process,
+                         Metrics(CollectorRegistry()))
+    for i in range(25):
+        writer.submit(i)
+    assert writer.flush(10)
+    ship(spool, target.sink)  # ships the sealed segments and part of the open one
+    (tmp_path / "state" / "checkpoint.json").unlink()
+    for i in range(25, 60):
+        writer.submit(i)
+    assert writer.flush(10)
+    writer.close()
+    ship(spool, target.sink)
+    report = target.verify()
+    assert report.ok, report.findings
+    assert len(report.notices) == 1
+    assert sum(1 for i, _ in target.records() if i.startswith("long-")) == 60
