@@ -106,8 +106,8 @@ class SqliteTarget(Target):
 
     def put_digest(self, doc: dict[str, Any]) -> None:
         self._db().execute("INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?)",
-                           (doc["sidecar.digest.id"], doc.get("sidecar.producer.id", ""), doc["@timestamp"],
-                            doc["@timestamp"][:10].replace("-", "."), json.dumps(doc)))
+                           (str(doc["sidecar.digest.id"]), str(doc.get("sidecar.producer.id", "")),
+                            str(doc["@timestamp"]), str(doc["@timestamp"])[:10].replace("-", "."), json.dumps(doc)))
 
 
 class EsTarget(Target):
