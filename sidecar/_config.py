@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     digest_grace_seconds: float = Field(
         default=900.0, gt=0, description="`sidecar audit verify` requires a digest for every record older than this.")
 
+    @field_validator("spool_group")
+    @classmethod
+    def _known_group(cls, v: str | None) -> str | None:
+        if v:
+            import grp
+
+            if not v.isdigit():
+                try:
+                    grp.getgrnam(v)
+                except KeyError:
+                    raise ValueError(f"unknown group {v!r}") from None
+        return v or None
+
     @field_validator("user_header")
     @classmethod
     def _lower(cls, v: str | None) -> str | None:

@@ -177,8 +177,13 @@ def cmd_run(settings: Settings, once: bool) -> int:
             log.warning("anomaly: %s", doc.get("message"))
             sink.write_anomaly(doc)
 
-    server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
-                          max_connections=settings.http_max_connections)
+    try:
+        server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
+                              max_connections=settings.http_max_connections)
+    except (OSError, ValueError) as exc:
+        print(f"sidecar: cannot listen on SIDECAR_LISTEN={settings.listen}: {exc}", file=sys.stderr)
+        sink.close()
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)

@@ -72,7 +72,8 @@ class BoundedHTTPServer(HTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[_Handler], *, max_connections: int = 64,
                  header_timeout: float = 10.0, idle_timeout: float = 30.0) -> None:
-        super().__init__(address, handler)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
@@ -83,6 +84,7 @@ class BoundedHTTPServer(HTTPServer):
         self._deadlines: dict[socket.socket, float] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        super().__init__(address, handler)  # binds: raises OSError when the address is taken
         self._threads = [threading.Thread(target=self._work, name=f"sidecar-http-{n}", daemon=True)
                          for n in range(max_connections)]
         self._threads.append(threading.Thread(target=self._reap, name="sidecar-http-reaper", daemon=True))
