@@ -287,14 +287,17 @@ class ElasticsearchSink:
     def latest_digest(self, chain_id: str) -> dict[str, Any] | None:
         """The newest digest of a sidecar chain (after a refresh, so one just written is seen)."""
         pattern = f"{self.index_prefix}-digests-*"
-        try:
-            self._request("POST", f"/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")
-        except _Transient as exc:
-            raise ElasticsearchError(f"digest lookup failed: {exc.reason}") from exc
+        self._refresh(pattern)
         query = {"term": {"sidecar.chain.id": chain_id}}
         for _, doc in self.scan(pattern, [], page=1, query=query, order=[{"sidecar.digest.seq": "desc"}]):
             return doc
         return None
+
+    def _refresh(self, pattern: str) -> None:
+        try:
+            self._request("POST", f"/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+        except _Transient as exc:
+            raise ElasticsearchError(f"refresh of {pattern} failed: {exc.reason}") from exc
 
     def heads(self) -> list[dict[str, Any]]:
         """The newest digest of every sidecar chain (what `sidecar audit anchor` exports)."""
