@@ -258,3 +258,23 @@ def test_long_lived_producer_across_a_lost_checkpoint(tmp_path: pathlib.Path, ta
     assert report.ok, report.findings
     assert len(report.notices) == 1
     assert sum(1 for i, _ in target.records() if i.startswith("long-")) == 60
+
+
+def test_field_digests_leave_room_for_erasure(target: Target) -> None:
+    """A content field removed with its keyed digest kept in `sidecar.erased` still verifies; a stub with any
+    other digest, or an erased field that was never there, does not."""
+    from sidecar.audit import field_digest
+
+    doc = target.record("prodA-5")
+    name = "sidecar.request.content"
+    erased = {k: v for k, v in doc.items() if k != name}
+    erased["sidecar.erased"] = {name: field_digest(KEY, name, doc[name])}
+    target.put_record("prodA-5", erased)
+    report = target.verify()
+    assert report.ok and report.erased == 1, report.findings
+    erased["sidecar.erased"] = {name: field_digest(KEY, name, "something else")}
+    target.put_record("prodA-5", erased)
+    assert [(f.kind, f.where) for f in target.verify().findings][:1] == [("altered", "prodA-5")]
+    erased["sidecar.erased"] = {name: "0" * 64}
+    target.put_record("prodA-5", erased)
+    assert [(f.kind, f.where) for f in target.verify().findings][:1] == [("altered", "prodA-5")]
