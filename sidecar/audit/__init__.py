@@ -1,10 +1,10 @@
 """Tamper evidence: keyed per-record chains over per-field digests, signed digests chained across
 producers, anchors, and their verifier."""
 
-from sidecar.audit._chain import chain_line, chain_of, check, field_digest, field_digests
+from sidecar.audit._chain import chain_line, chain_of, check, field_digest
 from sidecar.audit._digest import DigestBuilder, head_of, sign, signature_problem
 from sidecar.audit._keys import IntegrityKey, KeyRing
 from sidecar.audit._verify import Finding, Report, verify
 
 __all__ = ["DigestBuilder", "Finding", "IntegrityKey", "KeyRing", "Report", "chain_line", "chain_of", "check",
-           "field_digest", "field_digests", "head_of", "sign", "signature_problem", "verify"]
+           "field_digest", "head_of", "sign", "signature_problem", "verify"]

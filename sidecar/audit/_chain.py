@@ -6,8 +6,8 @@ The spool writer appends three fields to each document, last::
     "sidecar.chain.prev":   the previous record's hash ("" for a producer's first record)
     "sidecar.chain.hash":   HMAC(chain key, "v2" | prev | root)
 
-``root`` is SHA-256 over the sorted list of ``name NUL field-digest`` lines of every field but
-``prev`` and ``hash``, and a field digest is keyed BLAKE2b-256 (field key) over ``name NUL`` and the
+``root`` is SHA-256 over ``len(name) name field-digest`` of every field but ``prev`` and ``hash``,
+in name order, and a field digest is keyed BLAKE2b-256 (field key) over ``name NUL`` and the
 value's canonical bytes: a type tag and the UTF-8 text for strings, the decimal or ``repr`` form for
 numbers, and sorted compact JSON for lists and objects.
 Committing per field (not to one serialized blob) lets a later erasure replace a content field
@@ -42,34 +42,45 @@ def canonical(value: Any) -> bytes:
 
 def _value_bytes(value: Any) -> bytes:
     # Cheap forms for the common scalar types (the writer hashes every field of every record).
-    if isinstance(value, str):
-        return b"s" + value.encode("utf-8", "surrogatepass")
-    if isinstance(value, bool) or value is None:
-        return b"j" + canonical(value)
-    if isinstance(value, int):
+    t = type(value)
+    if t is str:
+        return b"s" + str.encode(value, "utf-8", "surrogatepass")
+    if t is int:
         return b"i" + str(value).encode("ascii")
-    if isinstance(value, float):
+    if t is float:
         return b"f" + repr(value).encode("ascii")
-    return b"j" + canonical(value)
+    return b"j" + canonical(value)  # bool, None, lists, objects (and int/str subclasses)
+
+
+def _digest(key: IntegrityKey, name_bytes: bytes, value: Any) -> bytes:
+    h = key.fields_hasher.copy()
+    h.update(name_bytes + b"\0" + _value_bytes(value))
+    return h.digest()
 
 
 def field_digest(key: IntegrityKey, name: str, value: Any) -> str:
-    data = name.encode("utf-8", "surrogatepass") + b"\0" + _value_bytes(value)
-    return hashlib.blake2b(data, key=key.fields, digest_size=32).hexdigest()
+    """The keyed digest of one field, as kept in ``sidecar.erased`` when the field is erased."""
+    return _digest(key, name.encode("utf-8", "surrogatepass"), value).hex()
 
 
-def field_digests(doc: dict[str, Any], key: IntegrityKey) -> dict[str, str]:
-    """Every committed field's digest; an erased field's comes from the ``sidecar.erased`` map."""
+def _root(doc: dict[str, Any], key: IntegrityKey) -> bytes:
+    """SHA-256 over the fields' digests in name order, each as ``len(name) name digest``."""
     erased = doc.get(ERASED)
-    out = {name: field_digest(key, name, value) for name, value in doc.items() if name not in _NOT_FIELDS}
-    if isinstance(erased, dict):
-        out.update({str(k): str(v) for k, v in erased.items()})
-    return out
-
-
-def root_of(digests: dict[str, str]) -> bytes:
-    lines = "".join(f"{name}\0{d}\n" for name, d in sorted(digests.items()))
-    return hashlib.sha256(lines.encode("utf-8", "surrogatepass")).digest()
+    kept = {str(k): bytes.fromhex(str(v)) for k, v in erased.items()} if isinstance(erased, dict) else {}
+    names = sorted(doc.keys() | kept.keys()) if kept else sorted(doc)
+    base, parts = key.fields_hasher, []
+    for name in names:
+        if name in _NOT_FIELDS:
+            continue
+        nb = name.encode("utf-8", "surrogatepass")
+        if name in kept:
+            d = kept[name]
+        else:
+            h = base.copy()
+            h.update(nb + b"\0" + _value_bytes(doc[name]))
+            d = h.digest()
+        parts.append(len(nb).to_bytes(4, "big") + nb + d)
+    return hashlib.sha256(b"".join(parts)).digest()
 
 
 def link(key: IntegrityKey, prev: str, root: bytes) -> str:
@@ -80,7 +91,7 @@ def chain_line(line: bytes, prev: str, key: IntegrityKey) -> tuple[bytes, str]:
     """``line`` is a serialized JSON object (without chain fields); returns it chained, and its hash."""
     doc = json.loads(line)
     doc[KEY_ID] = key.key_id
-    h = link(key, prev, root_of(field_digests(doc, key)))
+    h = link(key, prev, _root(doc, key))
     tail = f',"{KEY_ID}":"{key.key_id}","{PREV}":"{prev}","{HASH}":"{h}"}}'.encode("ascii")
     return line.rstrip()[:-1] + tail, h
 
@@ -101,7 +112,7 @@ def check(doc: dict[str, Any], keys: KeyRing) -> str | None:
     if key is None:
         return f"unknown key {str(doc.get(KEY_ID))[:20]!r}"
     try:
-        expected = link(key, prev, root_of(field_digests(doc, key)))
+        expected = link(key, prev, _root(doc, key))
     except (TypeError, ValueError, UnicodeError):
         return "mismatch"
     return None if hmac.compare_digest(expected, h) else "mismatch"
