@@ -136,7 +136,7 @@ def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: 
 
         ensure_tracing()
         if settings.metrics_port is not None:
-            serve_metrics(settings.metrics_port, runtime.metrics.registry)
+            serve_metrics(settings.metrics_port, runtime.metrics.registry, settings.metrics_addr)
         provider = DeferringTracerProvider(tracer_provider)
         _state.runtime = runtime
         for name in ("httpx", "httpx2", "requests"):

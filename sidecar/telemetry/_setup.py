@@ -35,10 +35,11 @@ def ensure_tracing() -> None:
     log.info("llm-audit-sidecar set up OTLP trace export")
 
 
-def serve_metrics(port: int, registry: Any) -> None:
+def serve_metrics(port: int, registry: Any, addr: str = "127.0.0.1") -> None:
+    """The app's own /metrics; on loopback unless ``addr`` (SIDECAR_METRICS_ADDR) says otherwise."""
     if port in _served_ports:
         return
     from prometheus_client import start_http_server
 
-    start_http_server(port, registry=registry)
+    start_http_server(port, addr=addr.strip("[]"), registry=registry)
     _served_ports.add(port)
