@@ -56,6 +56,40 @@ def grafana_import_body(dashboard: dict[str, Any], folder_uid: str | None) -> di
     return body
 
 
+def grafana_import_form(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard for Grafana's Import page (``grafana/llm-audit.import.json``): ``__inputs`` ask for the
+    Prometheus data source and the index prefix, ``__requires`` name the plugins. The provisionable file
+    (``grafana/llm-audit.json``) keeps a plain ``datasource`` variable, which file provisioning needs."""
+    panel_types = sorted({p["type"] for p in _panels(dashboard["panels"]) if p["type"] != "row"})
+    form: dict[str, Any] = {
+        "__inputs": [
+            {"name": "DS_PROMETHEUS", "label": "Prometheus", "description": "Prometheus scraping the sidecar",
+             "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"},
+            {"name": "VAR_INDEX_PREFIX", "label": "Index prefix", "description": "SIDECAR_INDEX_PREFIX",
+             "type": "constant", "value": "llm-audit"},
+        ],
+        "__requires": [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+                       {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+                       *({"type": "panel", "id": kind, "name": kind, "version": ""} for kind in panel_types)],
+    }
+    form.update({k: v for k, v in dashboard.items() if k != "id"})
+    variables = []
+    for var in dashboard["templating"]["list"]:
+        var = dict(var)
+        if var["name"] == "datasource":
+            var["current"] = {"selected": True, "text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"}
+        elif var["name"] == "index_prefix":
+            var.update(query="${VAR_INDEX_PREFIX}", current={"text": "${VAR_INDEX_PREFIX}",
+                                                             "value": "${VAR_INDEX_PREFIX}"})
+        variables.append(var)
+    form["templating"] = {**dashboard["templating"], "list": variables}
+    return form
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [q for p in panels for q in (p, *p.get("panels", []))]
+
+
 def _auth(api_key: str | None, token: str | None, user: str | None, password: str | None) -> dict[str, str]:
     if api_key:
         return {"Authorization": f"ApiKey {api_key}"}
