@@ -393,12 +393,9 @@ def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from sidecar import __version__
 
-    try:
-        return version("llm-audit-sidecar")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown"
+    return __version__
 
 
 def _check_paths(settings: Settings) -> str | None:
