@@ -344,3 +344,45 @@ def test_compose_users_share_the_spool_group() -> None:
     app_uid, app_gid = image_user(COMPOSE / "app.Dockerfile")
     assert services["sidecar"]["user"] == f"{uid}:{gid}" and services["dashboards"]["user"] == f"{uid}:{gid}"
     assert services["app"]["user"] == f"{app_uid}:{app_gid}" and app_uid != uid and app_gid == gid
+
+
+# --------------------------------------------------------------------------- where things listen
+
+
+def listening(port: int) -> set[str]:
+    """Local addresses (dotted IPv4, or 'ipv6:...') of sockets listening on ``port`` (Linux /proc/net)."""
+    out = set()
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            rows = pathlib.Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            addr, _, hexport = local.partition(":")
+            if state == "0A" and int(hexport, 16) == port:
+                out.add(f"ipv6:{addr}" if v6 else ".".join(str(b) for b in bytes.fromhex(addr)[::-1]))
+    return out
+
+
+@pytest.mark.parametrize(("addr", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+def test_the_app_metrics_port_binds_loopback_unless_told(addr: str | None, expected: str,
+                                                         tmp_path: pathlib.Path) -> None:
+    import os
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    env.update(SIDECAR_SPOOL_DIR=str(tmp_path), SIDECAR_HMAC_KEY="k" * 40, SIDECAR_METRICS_PORT=str(port))
+    if addr:
+        env["SIDECAR_METRICS_ADDR"] = addr
+    proc = subprocess.Popen([sys.executable, "-c", "import sidecar, sys; sidecar.instrument(); print('up', flush=True);"
+                             " sys.stdin.read()"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+        assert listening(port) == {expected}
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
