@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -84,8 +85,9 @@ def _network_error(exc: BaseException) -> bool:
 
 def explain(exc: BaseException, command: str, listen: str | None) -> tuple[str, int]:
     """(one line, exit code) for an error that ended ``command``."""
-    if isinstance(exc, OSError) and exc.filename is None and command == "run" and exc.errno in (
-            errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+    if command == "run" and (isinstance(exc, socket.gaierror) or (
+            isinstance(exc, OSError) and exc.filename is None
+            and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES))):
         return f"SIDECAR_LISTEN={listen}: cannot listen there ({exc.strerror}); choose another host:port", USAGE
     if isinstance(exc, sqlite3.DatabaseError):
         return f"the embedded store is unreadable ({exc}); SIDECAR_STORE_PATH names its file", FAILURE
