@@ -56,7 +56,8 @@ def installed() -> Iterator[Installed]:
     root.chmod(0o755)  # other uids run the venv's python (tests/e2e/test_two_users.py)
     try:
         dist = root / "dist"
-        build = _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(REPO)], cwd=root,
+        # sdist first, then the wheel from the unpacked sdist: what an index gets, and no stale build/ copies
+        build = _run([sys.executable, "-m", "build", "--outdir", str(dist), str(REPO)], cwd=root,
                      env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
         if build.returncode != 0:
             pytest.fail(f"python -m build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}")

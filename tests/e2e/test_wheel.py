@@ -23,6 +23,17 @@ def run(installed: Any, args: list[str], cwd: pathlib.Path, **env: str) -> subpr
                           timeout=120, env={**clean, "SIDECAR_SPOOL_DIR": str(cwd / "spool"), **env})
 
 
+def test_the_sdist_carries_the_assets_as_files(installed: Any) -> None:
+    import tarfile
+
+    (sdist,) = installed.wheel.parent.glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if "/" in m.name}
+    for name in ("LICENSE", "sidecar/_assets/dashboards/grafana/llm-audit.json",
+                 "sidecar/_assets/deploy/kubernetes/deployment.yaml"):
+        assert name in members and members[name].isfile(), name
+
+
 def test_the_build_prints_no_warning(installed: Any) -> None:
     log = installed.build_log
     noisy = [line for line in log.splitlines()
