@@ -406,9 +406,28 @@ def _check_paths(settings: Settings) -> str | None:
         for part in (path, *path.parents):
             if part.exists() and not part.is_dir():
                 return f"{name}={path}: {part} is not a directory"
-    store = settings.embedded_store_path
-    if store.is_dir():
-        return f"SIDECAR_STORE_PATH={store}: is a directory, not a store file"
+    for name, file in (("SIDECAR_STORE_PATH", settings.embedded_store_path),
+                       ("SIDECAR_HMAC_KEY_FILE", settings.key_file)):
+        if file.is_dir():
+            return f"{name}={file}: is a directory, not a file"
+    return None
+
+
+def _check_urls(settings: Settings) -> str | None:
+    """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
+    taken for a relative URL and fail later, deep in a connection attempt."""
+    from urllib.parse import urlsplit
+
+    value = getattr(settings, "elasticsearch_url", None)
+    for url in ([value] if isinstance(value, str) else value or []):
+        for item in str(url).split(","):
+            try:
+                parts = urlsplit(item.strip())
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+            except ValueError:
+                ok = False
+            if not ok:
+                return f"SIDECAR_ELASTICSEARCH_URL: {item.strip()!r} is not an http(s) URL, e.g. http://elasticsearch:9200"
     return None
 
 
@@ -428,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return fail(str(exc), USAGE)
-    problem = _check_paths(settings)
+    problem = _check_paths(settings) or _check_urls(settings)
     if problem:
         return fail(problem, USAGE)
     try:

@@ -155,6 +155,9 @@ def test_a_state_dir_that_is_a_file(env: dict[str, str], tmp_path: pathlib.Path)
     (tmp_path / "dir.db").mkdir()
     code, out, err = run(["query"], {**env, "SIDECAR_STORE_PATH": str(tmp_path / "dir.db")})
     one_line(code, out, err, 2, "SIDECAR_STORE_PATH")
+    no_key = {k: v for k, v in env.items() if k != "SIDECAR_HMAC_KEY"}
+    code, out, err = run(["run", "--once"], {**no_key, "SIDECAR_HMAC_KEY_FILE": str(tmp_path / "dir.db")})
+    one_line(code, out, err, 2, "SIDECAR_HMAC_KEY_FILE")
 
 
 def test_an_invalid_checkpoint(env: dict[str, str], tmp_path: pathlib.Path) -> None:
@@ -195,6 +198,14 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://es:9200", "http://", "http://es:99999",
+                                 "http://es:9200,elasticsearch"])
+def test_a_malformed_elasticsearch_url(url: str, env: dict[str, str]) -> None:
+    for command in (["run", "--once"], ["advise"], ["audit", "verify"], ["retention", "verify"]):
+        code, out, err = run(command, {**env, "SIDECAR_ELASTICSEARCH_URL": url})
+        one_line(code, out, err, 2, "SIDECAR_ELASTICSEARCH_URL")
 
 
 def test_unreachable_servers_exit_1(env: dict[str, str]) -> None:
