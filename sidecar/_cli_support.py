@@ -1,5 +1,6 @@
 """What the ``sidecar`` command needs around argparse: one-line usage errors, bounded argument types,
-and the translation of an error that ended a command into one line and an exit code.
+and the translation of an error that ended a command into one line and an exit code; the pre-flight
+checks of configured paths and URLs that would otherwise fail deep inside a command.
 
 Exit codes: 0 ok, 1 a failure found or a server unreachable, 2 a usage or configuration error.
 """
@@ -13,7 +14,10 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from sidecar._config import Settings
 
 USAGE, FAILURE = 2, 1
 
@@ -74,6 +78,39 @@ def index_prefix(text: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,100}", text):
         raise argparse.ArgumentTypeError(f"{text!r}: use lowercase letters, digits, '_', '.', '-'")
     return text
+
+
+def check_paths(settings: Settings) -> str | None:
+    """A configured directory that is a file (or a store path that is a directory), named by its variable."""
+    dirs = (("SIDECAR_SPOOL_DIR", settings.spool_dir),
+            ("SIDECAR_STATE_DIR" if settings.state_dir else "SIDECAR_SPOOL_DIR", settings.sidecar_state_dir))
+    for name, path in dirs:
+        for part in (path, *path.parents):
+            if part.exists() and not part.is_dir():
+                return f"{name}={path}: {part} is not a directory"
+    for name, file in (("SIDECAR_STORE_PATH", settings.embedded_store_path),
+                       ("SIDECAR_HMAC_KEY_FILE", settings.key_file)):
+        if file.is_dir():
+            return f"{name}={file}: is a directory, not a file"
+    return None
+
+
+def check_urls(settings: Settings) -> str | None:
+    """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
+    taken for a relative URL and fail later, deep in a connection attempt."""
+    from urllib.parse import urlsplit
+
+    value = getattr(settings, "elasticsearch_url", None)
+    for url in ([value] if isinstance(value, str) else value or []):
+        for item in str(url).split(","):
+            try:
+                parts = urlsplit(item.strip())
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+            except ValueError:
+                ok = False
+            if not ok:
+                return f"SIDECAR_ELASTICSEARCH_URL: {item.strip()!r} is not an http(s) URL, e.g. http://elasticsearch:9200"
+    return None
 
 
 def _network_error(exc: BaseException) -> bool:

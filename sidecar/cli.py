@@ -18,7 +18,19 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sidecar._cli_support import USAGE, Parser, bounded_int, explain, fail, finite_float, http_url, index_prefix
+from sidecar import __version__
+from sidecar._cli_support import (
+    USAGE,
+    Parser,
+    bounded_int,
+    check_paths,
+    check_urls,
+    explain,
+    fail,
+    finite_float,
+    http_url,
+    index_prefix,
+)
 from sidecar._config import ConfigError, Settings, describe_settings, load_settings
 
 log = logging.getLogger("sidecar")
@@ -49,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Ship, search and check the audit records of model API calls. Exit codes: 0 ok, "
         "1 a failure found or a server unreachable, 2 a usage or configuration error.",
         epilog="configuration (environment variables):\n" + describe_settings())
-    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--debug", action="store_true", help="debug logging, and a traceback for unexpected errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="ship spooled records to Elasticsearch or the embedded store")
@@ -392,45 +404,6 @@ def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.has_errors else 0
 
 
-def _version() -> str:
-    from sidecar import __version__
-
-    return __version__
-
-
-def _check_paths(settings: Settings) -> str | None:
-    """A configured directory that is a file (or a store path that is a directory), named by its variable."""
-    dirs = (("SIDECAR_SPOOL_DIR", settings.spool_dir),
-            ("SIDECAR_STATE_DIR" if settings.state_dir else "SIDECAR_SPOOL_DIR", settings.sidecar_state_dir))
-    for name, path in dirs:
-        for part in (path, *path.parents):
-            if part.exists() and not part.is_dir():
-                return f"{name}={path}: {part} is not a directory"
-    for name, file in (("SIDECAR_STORE_PATH", settings.embedded_store_path),
-                       ("SIDECAR_HMAC_KEY_FILE", settings.key_file)):
-        if file.is_dir():
-            return f"{name}={file}: is a directory, not a file"
-    return None
-
-
-def _check_urls(settings: Settings) -> str | None:
-    """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
-    taken for a relative URL and fail later, deep in a connection attempt."""
-    from urllib.parse import urlsplit
-
-    value = getattr(settings, "elasticsearch_url", None)
-    for url in ([value] if isinstance(value, str) else value or []):
-        for item in str(url).split(","):
-            try:
-                parts = urlsplit(item.strip())
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-            except ValueError:
-                ok = False
-            if not ok:
-                return f"SIDECAR_ELASTICSEARCH_URL: {item.strip()!r} is not an http(s) URL, e.g. http://elasticsearch:9200"
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -447,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return fail(str(exc), USAGE)
-    problem = _check_paths(settings) or _check_urls(settings)
+    problem = check_paths(settings) or check_urls(settings)
     if problem:
         return fail(problem, USAGE)
     try:
