@@ -332,6 +332,7 @@ def test_compose_waits_on_health_and_imports_the_dashboards_once() -> None:
     assert services["sidecar"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
     one_shot = services["dashboards"]
     assert one_shot["restart"] == "no" and one_shot["image"] == services["sidecar"]["image"]
+    assert one_shot["build"] == services["sidecar"]["build"], "built like the sidecar, never pulled"
     assert one_shot["entrypoint"] == ["sidecar"] and one_shot["command"][:2] == ["dashboards", "install"]
     assert one_shot["depends_on"]["kibana"]["condition"] == "service_healthy"
     kibana_url = one_shot["command"][one_shot["command"].index("--kibana") + 1]
