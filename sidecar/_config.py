@@ -8,16 +8,38 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 MIN_RETENTION_DAYS = 90
+MAX_RETENTION_DAYS = 36_500  # a century: beyond this, dates and index ages overflow
+_GIB = 1024 * 1024 * 1024
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names the environment variable."""
+
+
+def check_host(host: str) -> str:
+    """A host name or an IP address (IPv6 with or without brackets), else ValueError."""
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    return host.strip("[]")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) -> (host, port); ValueError naming what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r}: expected host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: the port must be a number from 0 to 65535")
+    return check_host(host), int(port)
 
 
 def _default_spool_dir() -> pathlib.Path:
@@ -42,19 +64,23 @@ class Settings(BaseSettings):
     spool_fsync: Literal["always", "interval", "never"] = Field(
         default="interval", description="always: a call returns only after its record is on disk; "
         "interval: fsync every spool_fsync_interval seconds; never: leave it to the OS.")
-    spool_fsync_interval: float = Field(default=0.5, gt=0, description="Seconds between fsyncs in interval mode.")
-    spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096, description="Rotate a segment at this size.")
-    spool_segment_seconds: float = Field(default=30.0, gt=0, description="Rotate a non-empty segment at this age.")
-    spool_queue_size: int = Field(default=10_000, ge=1, description="Records waiting for the writer before drops.")
+    spool_fsync_interval: float = Field(default=0.5, gt=0, le=3600, allow_inf_nan=False,
+                                        description="Seconds between fsyncs in interval mode.")
+    spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096, le=_GIB,
+                                     description="Rotate a segment at this size.")
+    spool_segment_seconds: float = Field(default=30.0, gt=0, le=86400, allow_inf_nan=False,
+                                         description="Rotate a non-empty segment at this age.")
+    spool_queue_size: int = Field(default=10_000, ge=1, le=10_000_000,
+                                  description="Records waiting for the writer before drops.")
     spool_group: str | None = Field(
         default=None, description="Group shared by the app and the sidecar when they run as different users: "
         "the spool becomes 2770 and its files 0640 (else 0700 and 0600).")
-    spool_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=0,
+    spool_max_bytes: int = Field(default=_GIB, ge=0, le=1024 * _GIB,
                                  description="Stop writing (count drops) at this spool size; 0 = no cap.")
     capture_content: bool = Field(default=True, description="Store redacted request/response content.")
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0,
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=_GIB,
                                 description="Bytes of each body kept for parsing and content (the seed's 10 MB cap).")
-    max_content_chars: int = Field(default=16 * 1024, ge=0,
+    max_content_chars: int = Field(default=16 * 1024, ge=0, le=_GIB,
                                    description="Characters of content kept (and redacted) per body in a record.")
     hmac_key: str | None = Field(default=None, description="Key for pseudonyms and fingerprints; "
                                  "generated and stored under spool_dir when unset.")
@@ -65,7 +91,8 @@ class Settings(BaseSettings):
     redact_rules: str | None = Field(default=None, description="Extra redaction rules as a JSON list.")
     redact_allow: str = Field(default="", description="Comma list of values never masked.")
     redact_ip: bool = Field(default=False, description="Also mask IP addresses.")
-    max_model_labels: int = Field(default=50, ge=1, description="Distinct model names kept as metric labels.")
+    max_model_labels: int = Field(default=50, ge=1, le=10_000,
+                                  description="Distinct model names kept as metric labels.")
     metrics_port: int | None = Field(default=None, ge=0, le=65535,
                                      description="Serve the app's Prometheus metrics on this port.")
     metrics_host: str = Field(default="127.0.0.1", description="Interface the app's metrics port binds "
@@ -82,19 +109,22 @@ class Settings(BaseSettings):
                                            description="Checkpoints, dead letters (default: spool_dir/.sidecar).")
     index_prefix: str = Field(default="llm-audit", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$",
                               description="Prefix of the daily indices.")
-    retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, description="Days records are kept (at least 90).")
+    retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, le=MAX_RETENTION_DAYS,
+                                description="Days records are kept (at least 90).")
     allow_short_retention: bool = Field(default=False,
                                         description="Explicit override to keep records fewer than 90 days.")
-    batch_size: int = Field(default=2000, ge=1, description="Records per batch to the sink.")
-    poll_seconds: float = Field(default=1.0, gt=0, description="How often `sidecar run` looks for new records.")
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="Records per batch to the sink.")
+    poll_seconds: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False,
+                                description="How often `sidecar run` looks for new records.")
     listen: str = Field(default="127.0.0.1:9464", description="Where `sidecar run` serves /metrics and /healthz "
-                        "(the container image sets 0.0.0.0:9464).")
+                        "(host:port; the container image sets 0.0.0.0:9464).")
     http_max_connections: int = Field(default=64, ge=1, le=10_000,
                                       description="Open connections the /metrics and /healthz listener serves at once.")
     audit_keyring: pathlib.Path | None = Field(
         default=None, description="File of older HMAC secrets (one per line) `sidecar audit verify` also accepts.")
     digest_grace_seconds: float = Field(
-        default=900.0, gt=0, description="`sidecar audit verify` requires a digest for every record older than this.")
+        default=900.0, gt=0, le=30 * 86400, allow_inf_nan=False,
+        description="`sidecar audit verify` requires a digest for every record older than this.")
 
     @field_validator("spool_group")
     @classmethod
@@ -108,6 +138,47 @@ class Settings(BaseSettings):
                 except KeyError:
                     raise ValueError(f"unknown group {v!r}") from None
         return v or None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        split_listen(v)
+        return v
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _metrics_host(cls, v: str) -> str:
+        check_host(v)
+        return v
+
+    @field_validator("model_hosts", "exclude_hosts")
+    @classmethod
+    def _hosts(cls, v: str, info: ValidationInfo) -> str:
+        from sidecar.providers import parse_host_rules
+
+        parse_host_rules(v, with_provider=info.field_name == "model_hosts")
+        return v
+
+    @field_validator("redact_rules")
+    @classmethod
+    def _redact_rules(cls, v: str | None) -> str | None:
+        if v:
+            from sidecar.redact import RedactionError, parse_rules
+
+            try:
+                parse_rules(v)
+            except RedactionError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("user_header")
+    @classmethod
+    def _header_name(cls, v: str | None) -> str | None:
+        if not v:
+            return None  # empty = unset
+        if not _HEADER_NAME.fullmatch(v):
+            raise ValueError("not an HTTP header name")
+        return v
 
     @field_validator("user_header")
     @classmethod
@@ -143,10 +214,17 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"SIDECAR_{loc.upper()}" if loc != "settings" else "SIDECAR_* settings"
-            problems.append(f"{name}: {err['msg']}")
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(f"SIDECAR_{loc.upper()}: {_message(err)}" if loc else _message(err))
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _message(err: Any) -> str:
+    """Pydantic's message without its "Value error, " prefix; the wanted type for a wrong type."""
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 def describe_settings() -> str:

@@ -1,8 +1,10 @@
 """``sidecar dashboards install``: import the Kibana saved objects and the Grafana dashboard.
 
-The files live in the repository's ``dashboards/`` folder (and in the container image under
-``/usr/share/llm-audit-sidecar/dashboards``); the servers are reached with urllib3 and with
-instrumentation suppressed, like every other request the sidecar makes.
+The files ship inside the package (``sidecar/_assets/dashboards``, the repository's ``dashboards/``
+folder). The Kibana objects are built for the configured index prefix at install (``sidecar._kibana``),
+so the data views match the indices this sidecar writes. The servers are reached with urllib3 and with
+instrumentation suppressed, like every other request the sidecar makes; a server that cannot be reached
+is one line and exit 1.
 """
 
 from __future__ import annotations
@@ -10,22 +12,26 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
+import re
 import secrets
+import sys
 from typing import Any, TextIO
 
 import urllib3
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
+from sidecar._kibana import saved_objects, to_ndjson
+
 KIBANA_FILE = pathlib.Path("kibana") / "llm-audit.ndjson"
 GRAFANA_FILE = pathlib.Path("grafana") / "llm-audit.json"
-_SEARCH = (pathlib.Path.cwd() / "dashboards", pathlib.Path(__file__).resolve().parent.parent / "dashboards",
-           pathlib.Path("/usr/share/llm-audit-sidecar/dashboards"))
+PACKAGED = pathlib.Path(__file__).resolve().parent / "_assets" / "dashboards"
 
 
 def find_dashboards(explicit: pathlib.Path | None) -> pathlib.Path | None:
-    for folder in ((explicit,) if explicit else _SEARCH):
-        if (folder / KIBANA_FILE).exists() and (folder / GRAFANA_FILE).exists():
-            return folder
+    """``explicit`` (``--dir``) or the folder inside the package, when it holds both dashboards."""
+    folder = explicit or PACKAGED
+    if (folder / KIBANA_FILE).is_file() and (folder / GRAFANA_FILE).is_file():
+        return folder
     return None
 
 
@@ -50,6 +56,40 @@ def grafana_import_body(dashboard: dict[str, Any], folder_uid: str | None) -> di
     return body
 
 
+def grafana_import_form(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard for Grafana's Import page (``grafana/llm-audit.import.json``): ``__inputs`` ask for the
+    Prometheus data source and the index prefix, ``__requires`` name the plugins. The provisionable file
+    (``grafana/llm-audit.json``) keeps a plain ``datasource`` variable, which file provisioning needs."""
+    panel_types = sorted({p["type"] for p in _panels(dashboard["panels"]) if p["type"] != "row"})
+    form: dict[str, Any] = {
+        "__inputs": [
+            {"name": "DS_PROMETHEUS", "label": "Prometheus", "description": "Prometheus scraping the sidecar",
+             "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"},
+            {"name": "VAR_INDEX_PREFIX", "label": "Index prefix", "description": "SIDECAR_INDEX_PREFIX",
+             "type": "constant", "value": "llm-audit"},
+        ],
+        "__requires": [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+                       {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+                       *({"type": "panel", "id": kind, "name": kind, "version": ""} for kind in panel_types)],
+    }
+    form.update({k: v for k, v in dashboard.items() if k != "id"})
+    variables = []
+    for var in dashboard["templating"]["list"]:
+        var = dict(var)
+        if var["name"] == "datasource":
+            var["current"] = {"selected": True, "text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"}
+        elif var["name"] == "index_prefix":
+            var.update(query="${VAR_INDEX_PREFIX}", current={"text": "${VAR_INDEX_PREFIX}",
+                                                             "value": "${VAR_INDEX_PREFIX}"})
+        variables.append(var)
+    form["templating"] = {**dashboard["templating"], "list": variables}
+    return form
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [q for p in panels for q in (p, *p.get("panels", []))]
+
+
 def _auth(api_key: str | None, token: str | None, user: str | None, password: str | None) -> dict[str, str]:
     if api_key:
         return {"Authorization": f"ApiKey {api_key}"}
@@ -60,9 +100,20 @@ def _auth(api_key: str | None, token: str | None, user: str | None, password: st
     return {}
 
 
-def _post(http: urllib3.PoolManager, url: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-    with suppress_instrumentation(), suppress_http_instrumentation():
-        resp = http.request("POST", url, body=body, headers=headers, timeout=30.0, retries=False)
+class Unreachable(Exception):
+    """A server could not be reached at all (refused, unresolvable, timed out, TLS failure)."""
+
+
+def _post(http: urllib3.PoolManager, server: str, url: str, headers: dict[str, str],
+          body: bytes) -> tuple[int, Any]:
+    try:
+        with suppress_instrumentation(), suppress_http_instrumentation():
+            resp = http.request("POST", url, body=body, headers=headers, timeout=30.0, retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+        errno_text = re.search(r"\[Errno -?\d+\] ([^)\]]+)", reason)  # "Connection refused"
+        reason = errno_text.group(1) if errno_text else reason
+        raise Unreachable(f"{server} at {url.split('/api/', 1)[0]} unreachable: {reason[:200]}") from None
     try:
         return resp.status, json.loads(resp.data or b"null")
     except ValueError:
@@ -72,18 +123,39 @@ def _post(http: urllib3.PoolManager, url: str, headers: dict[str, str], body: by
 def install(folder: pathlib.Path, out: TextIO, *, kibana: str | None = None, kibana_space: str | None = None,
             kibana_api_key: str | None = None, grafana: str | None = None, grafana_token: str | None = None,
             grafana_folder: str | None = None, user: str | None = None, password: str | None = None,
-            dry_run: bool = False) -> int:
-    """Import into each server given; 0 when every import succeeded, 1 otherwise."""
+            dry_run: bool = False, index_prefix: str = "llm-audit") -> int:
+    """Import into each server given; 0 when every import succeeded, 1 otherwise (one line for a server
+    that cannot be reached), 2 when no server was given."""
+    if not kibana and not grafana:
+        out.write("nothing to do: give --kibana URL and/or --grafana URL\n")
+        return 2
+    try:
+        return _install(folder, out, kibana=kibana, kibana_space=kibana_space, kibana_api_key=kibana_api_key,
+                        grafana=grafana, grafana_token=grafana_token, grafana_folder=grafana_folder, user=user,
+                        password=password, dry_run=dry_run, index_prefix=index_prefix)
+    except Unreachable as exc:
+        out.flush()
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 1
+
+
+def _install(folder: pathlib.Path, out: TextIO, *, kibana: str | None, kibana_space: str | None,
+             kibana_api_key: str | None, grafana: str | None, grafana_token: str | None,
+             grafana_folder: str | None, user: str | None, password: str | None, dry_run: bool,
+             index_prefix: str) -> int:
     http = urllib3.PoolManager()
     ok = True
     if kibana:
-        path, headers, body = kibana_import_request((folder / KIBANA_FILE).read_bytes(), kibana_space)
-        objects = sum(1 for line in (folder / KIBANA_FILE).read_bytes().splitlines() if line.strip())
+        saved = saved_objects(index_prefix)
+        path, headers, body = kibana_import_request(to_ndjson(saved), kibana_space)
+        objects = len(saved)
+        views = ", ".join(o["attributes"]["title"] for o in saved if o["type"] == "index-pattern")
         if dry_run:
-            out.write(f"would import {objects} saved objects into Kibana at {kibana.rstrip('/')}{path}\n")
+            out.write(f"would import {objects} saved objects (data views {views}) into Kibana at "
+                      f"{kibana.rstrip('/')}{path}\n")
         else:
-            status, answer = _post(http, kibana.rstrip("/") + path, {**headers, **_auth(kibana_api_key, None, user,
-                                                                                      password)}, body)
+            auth = _auth(kibana_api_key, None, user, password)
+            status, answer = _post(http, "Kibana", kibana.rstrip("/") + path, {**headers, **auth}, body)
             good = status == 200 and isinstance(answer, dict) and answer.get("success") is True
             ok &= good
             out.write(f"Kibana: {'imported' if good else 'FAILED'} {objects} saved objects (HTTP {status}"
@@ -95,13 +167,10 @@ def install(folder: pathlib.Path, out: TextIO, *, kibana: str | None = None, kib
         if dry_run:
             out.write(f"would import dashboard {dashboard.get('uid')!r} into Grafana at {url}\n")
         else:
-            status, answer = _post(http, url, {"Content-Type": "application/json",
-                                               **_auth(None, grafana_token, user, password)}, payload)
+            auth = _auth(None, grafana_token, user, password)
+            status, answer = _post(http, "Grafana", url, {"Content-Type": "application/json", **auth}, payload)
             good = status == 200 and isinstance(answer, dict) and answer.get("status") == "success"
             ok &= good
             out.write(f"Grafana: {'imported' if good else 'FAILED'} dashboard {dashboard.get('uid')!r} "
                       f"(HTTP {status}{'' if good else ': ' + json.dumps(answer)[:300]})\n")
-    if not kibana and not grafana:
-        out.write("nothing to do: give --kibana URL and/or --grafana URL\n")
-        return 2
     return 0 if ok else 1

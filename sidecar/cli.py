@@ -16,6 +16,19 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sidecar import __version__
+from sidecar._cli_support import (
+    USAGE,
+    Parser,
+    bounded_int,
+    check_paths,
+    check_urls,
+    explain,
+    fail,
+    finite_float,
+    http_url,
+    index_prefix,
+)
 from sidecar._config import ConfigError, Settings, describe_settings, load_settings
 from sidecar.daemon._http import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
 
@@ -23,35 +36,42 @@ log = logging.getLogger("sidecar")
 
 
 def _since(value: str) -> str:
-    """``15m``, ``2h``, ``7d`` or an RFC 3339 time -> RFC 3339 UTC string."""
-    m = re.fullmatch(r"(\d+)([smhd])", value)
-    if m:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
-        when = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(**{unit: int(m.group(1))})
-    else:
-        try:
-            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r}: use 15m, 2h, 7d or an ISO time") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``15m``, ``2h``, ``7d`` or an ISO 8601 time -> RFC 3339 UTC string; at most 100 years back."""
+    m = re.fullmatch(r"(\d{1,30})([smhd])", value.strip())
+    try:
+        if m:
+            seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+            if seconds > 36_500 * 86400:
+                raise argparse.ArgumentTypeError(f"{value!r} is more than 100 years back")
+            when = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(seconds=seconds)
+        else:
+            when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{value!r}: use 15m, 2h, 7d or an ISO time") from None
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="sidecar", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Ship, search and check the audit records of model API calls.",
+        description="Ship, search and check the audit records of model API calls. Exit codes: 0 ok, "
+        "1 a failure found or a server unreachable, 2 a usage or configuration error.",
         epilog="configuration (environment variables):\n" + describe_settings())
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--debug", action="store_true", help="debug logging, and a traceback for unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="ship spooled records to Elasticsearch or the embedded store")
     run.add_argument("--once", action="store_true", help="drain the spool and exit (0 when all is delivered)")
     ret = sub.add_parser("retention", help="install and prove the retention policy (at least 90 days)")
-    ret_sub = ret.add_subparsers(dest="retention_command", required=True)
+    ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="{apply,verify}")
     apply = ret_sub.add_parser("apply", help="install what the cluster supports (ILM, ISM) or run the enforcer")
     apply.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
     ret_sub.add_parser("verify", help="exit 0 only when the policy in force keeps records the configured days")
-    audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="audit_command", required=True)
+    audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="audit_command", required=True,
+                                                                           metavar="{verify}")
     av = audit.add_parser("verify", help="walk the hash chains and signed digests; exit 1 on the first break")
     av.add_argument("--since", type=_since, help="report problems from this time on (15m, 2h, 7d or ISO)")
     av.add_argument("--until", type=_since)
@@ -63,33 +83,37 @@ def _parser() -> argparse.ArgumentParser:
                     help="older HMAC secrets, one per line, for records and digests made before a key rotation")
     audit.add_parser("anchor", help="print the newest digest of every sidecar chain, to keep elsewhere")
     dash = sub.add_parser("dashboards", help="import the Kibana and Grafana dashboards").add_subparsers(
-        dest="dashboards_command", required=True)
+        dest="dashboards_command", required=True, metavar="{install,path}")
     di = dash.add_parser("install", help="import into the servers given")
-    di.add_argument("--kibana", metavar="URL")
+    di.add_argument("--kibana", metavar="URL", type=http_url)
     di.add_argument("--kibana-space")
     di.add_argument("--kibana-api-key", help="or set KIBANA_API_KEY")
-    di.add_argument("--grafana", metavar="URL")
+    di.add_argument("--grafana", metavar="URL", type=http_url)
     di.add_argument("--grafana-token", help="service account token, or set GRAFANA_TOKEN")
     di.add_argument("--grafana-folder", metavar="UID")
     di.add_argument("--user", help="basic auth user for both")
     di.add_argument("--password", help="or set DASHBOARDS_PASSWORD")
-    di.add_argument("--dir", type=pathlib.Path, help="the dashboards folder (default: found next to the package)")
-    di.add_argument("--dry-run", action="store_true")
+    di.add_argument("--dir", type=pathlib.Path, help="the dashboards folder (default: the one inside the package)")
+    di.add_argument("--index-prefix", type=index_prefix,
+                    help="data views for these indices (default: SIDECAR_INDEX_PREFIX)")
+    di.add_argument("--dry-run", action="store_true", help="say what would be imported, send nothing")
+    dash.add_parser("path", help="print the folder holding the packaged dashboards (deploy examples beside it)")
     adv = sub.add_parser("advise", help="check the app's API hygiene from its records; exit 1 on errors")
     adv.add_argument("--since", type=_since, default=None, help="15m, 2h, 7d or an ISO time (default: 24h)")
     adv.add_argument("--until", type=_since)
     adv.add_argument("--json", action="store_true", help="the report as one JSON document")
-    adv.add_argument("--max-timeout", type=float, default=120.0, help="flag client timeouts above this (s)")
+    adv.add_argument("--max-timeout", type=finite_float(0.001, 86_400.0), default=120.0,
+                     help="flag client timeouts above this (s)")
     q = sub.add_parser("query", help="search the embedded store")
     q.add_argument("--provider")
     q.add_argument("--model")
-    q.add_argument("--status", type=int)
+    q.add_argument("--status", type=bounded_int(100, 599), help="HTTP status code")
     q.add_argument("--errors", action="store_true", help="only failed calls")
     q.add_argument("--since", type=_since, help="15m, 2h, 7d or an ISO time")
     q.add_argument("--until", type=_since)
     q.add_argument("--user")
     q.add_argument("--service")
-    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--limit", type=bounded_int(1, 10_000_000), default=100, help="most records shown (default 100)")
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.add_argument("--summary", action="store_true", help="counts by provider and status code")
     return p
@@ -157,14 +181,21 @@ def cmd_run(settings: Settings, once: bool) -> int:
     stop = threading.Event()
     if once:
         return _run_once(settings, sink, shipper, reader, retention, stop)
+    from prometheus_client import REGISTRY, disable_created_metrics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:  # before anything else starts: a busy port is a configuration error, reported alone
+        server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
+                              max_connections=settings.http_max_connections)
+    except (OSError, ValueError) as exc:
+        print(f"sidecar: cannot listen on SIDECAR_LISTEN={settings.listen}: {exc}", file=sys.stderr)
+        sink.close()
+        return 2
     try:
         sink.open()
     except Exception as exc:  # the loop retries; the sink installs its schema when it can
         log.warning("sink not ready yet (%s); retrying while shipping", exc)
     retention.tick()  # retention in force from the first run (retried every minute until installed)
-    from prometheus_client import REGISTRY, disable_created_metrics
-
-    disable_created_metrics()  # type: ignore[no-untyped-call]
     shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
     from sidecar.anomaly import AnomalyDetector
 
@@ -177,13 +208,6 @@ def cmd_run(settings: Settings, once: bool) -> int:
             log.warning("anomaly: %s", doc.get("message"))
             sink.write_anomaly(doc)
 
-    try:
-        server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
-                              max_connections=settings.http_max_connections)
-    except (OSError, ValueError) as exc:
-        print(f"sidecar: cannot listen on SIDECAR_LISTEN={settings.listen}: {exc}", file=sys.stderr)
-        sink.close()
-        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
@@ -326,13 +350,39 @@ def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "dashboards" and args.dashboards_command == "path":
+        from sidecar._dashboards import find_dashboards
+
+        folder = find_dashboards(None)
+        if folder is None:
+            return fail("no dashboards folder inside the package: reinstall llm-audit-sidecar", 1)
+        print(folder)
+        return 0
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"sidecar: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), USAGE)
+    problem = check_paths(settings) or check_urls(settings)
+    if problem:
+        return fail(problem, USAGE)
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except ConfigError as exc:
+        return fail(str(exc), USAGE)
+    except Exception as exc:
+        if args.debug:
+            raise
+        line, code = explain(exc, args.command, settings.listen)
+        log.debug("%s", line, exc_info=True)
+        return fail(line, code)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return cmd_run(settings, args.once)
     if args.command == "query":
@@ -342,24 +392,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "advise":
         return cmd_advise(settings, args)
     if args.command == "dashboards":
-        from sidecar._dashboards import find_dashboards, install
-
-        folder = find_dashboards(args.dir)
-        if folder is None:
-            print("sidecar: no dashboards folder found (give --dir)", file=sys.stderr)
-            return 2
-        return install(folder, sys.stdout, kibana=args.kibana, kibana_space=args.kibana_space,
-                       kibana_api_key=args.kibana_api_key or os.environ.get("KIBANA_API_KEY"),
-                       grafana=args.grafana, grafana_token=args.grafana_token or os.environ.get("GRAFANA_TOKEN"),
-                       grafana_folder=args.grafana_folder, user=args.user,
-                       password=args.password or os.environ.get("DASHBOARDS_PASSWORD"), dry_run=args.dry_run)
+        return cmd_dashboards(settings, args)
     if args.command == "retention":
         from sidecar.retention import retention_apply, retention_verify
 
         if args.retention_command == "apply":
             return retention_apply(settings, dry_run=args.dry_run, out=sys.stdout)
         return retention_verify(settings, out=sys.stdout)
-    return 2
+    return USAGE
+
+
+def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar._dashboards import find_dashboards, install
+
+    if not args.kibana and not args.grafana:
+        return fail("dashboards install: nothing to do: give --kibana URL and/or --grafana URL", USAGE)
+    folder = find_dashboards(args.dir)
+    if folder is None:
+        where = f"--dir {args.dir}" if args.dir else "the package"
+        return fail(f"no dashboards folder (kibana/ and grafana/) in {where}", USAGE)
+    return install(folder, sys.stdout, kibana=args.kibana, kibana_space=args.kibana_space,
+                   kibana_api_key=args.kibana_api_key or os.environ.get("KIBANA_API_KEY"),
+                   grafana=args.grafana, grafana_token=args.grafana_token or os.environ.get("GRAFANA_TOKEN"),
+                   grafana_folder=args.grafana_folder, user=args.user,
+                   password=args.password or os.environ.get("DASHBOARDS_PASSWORD"), dry_run=args.dry_run,
+                   index_prefix=args.index_prefix or settings.index_prefix)
 
 
 if __name__ == "__main__":

@@ -41,5 +41,5 @@ def serve_metrics(port: int, registry: Any, host: str = "127.0.0.1") -> None:
         return
     from prometheus_client import start_http_server
 
-    start_http_server(port, addr=host, registry=registry)
+    start_http_server(port, addr=host.strip("[]"), registry=registry)
     _served_ports.add(port)

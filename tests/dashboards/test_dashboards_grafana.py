@@ -262,3 +262,147 @@ def test_metric_name_extraction() -> None:
             'time() - sidecar_last_delivery_timestamp_seconds offset 5m')
     assert metric_names(expr) == {"gen_ai_client_operation_duration_seconds_bucket",
                                   "provider_model:llm_requests:rate5m", "sidecar_last_delivery_timestamp_seconds"}
+
+
+# ------------------------------------------------------------------ import form, $service, Kibana links
+
+IMPORT_FORM = GRAFANA / "llm-audit.import.json"
+SAMPLE = {"${service:regex}": "checkout", "${provider:regex}": "(openai|anthropic)", "${model:regex}": ".*",
+          "${__from:date:iso}": "2026-03-14T10:00:00.000Z", "${__to:date:iso}": "2026-03-14T16:00:00.000Z",
+          "${kibana}": "https://kibana.example:5601", "${index_prefix}": "llm-audit"}
+
+
+def test_import_form_has_inputs_and_is_generated_from_the_provisionable_file() -> None:
+    from sidecar._dashboards import grafana_import_form
+
+    form = json.loads(IMPORT_FORM.read_text())
+    assert form == grafana_import_form(dashboard()), "regenerate grafana/llm-audit.import.json"
+    inputs = {i["name"]: i for i in form["__inputs"]}
+    assert inputs["DS_PROMETHEUS"]["type"] == "datasource" and inputs["DS_PROMETHEUS"]["pluginId"] == "prometheus"
+    used = set(re.findall(r"\$\{((?:DS|VAR)_[A-Z_]+)\}", IMPORT_FORM.read_text()))
+    assert used == set(inputs), "every ${DS_/VAR_} placeholder is declared in __inputs and used"
+    required = {r["id"] for r in form["__requires"] if r["type"] == "panel"}
+    assert required == {p["type"] for p in panels(form) if p["type"] != "row"}
+    # The provisioning provider loads only the provisionable file (the import form has the same uid).
+    compose = yaml.safe_load((REPO / "deploy" / "compose" / "compose.yaml").read_text())
+    mounts = [v for v in compose["services"]["grafana"]["volumes"] if "llm-audit" in v.split(":")[1]]
+    assert all(v.split(":")[0].endswith("grafana/llm-audit.json") for v in mounts), mounts
+
+
+def selectors(expr: str) -> list[tuple[str, str]]:
+    """(metric, label matchers) for every series selector in an expression."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: m.group(0).replace("{", "<").replace("}", ">"), expr)
+    out = []
+    for name in metric_names(substitute(expr, dashboard())):
+        for m in re.finditer(rf"(?<![\w:]){re.escape(name)}(\{{[^}}]*\}})?(?!\s*\()", text):
+            out.append((name, m.group(1) or ""))
+    return out
+
+
+def test_service_is_honoured_in_every_panel_and_annotation() -> None:
+    dash = dashboard()
+    constants = {name for name, exprs in recording_rules().items() if not any(metric_names(e) for e in exprs)}
+    checked = 0
+    for where, expr in expressions(dash):
+        if where.startswith("variable"):
+            continue
+        for name, matchers in selectors(expr):
+            if name in constants:  # the price table has no service label: it is joined on model
+                continue
+            assert 'service=~"$service"' in matchers, f"{where}: {name}{matchers} ignores $service"
+            checked += 1
+    anomaly = [p for p in panels(dash) if "anomal" in p["title"].lower() and p["type"] != "row"]
+    assert len(anomaly) >= 3 and all('service=~"$service"' in t["expr"] for p in anomaly for t in p["targets"])
+    assert checked > 40
+
+
+def rison(text: str) -> Any:
+    """A small decoder for the rison Kibana puts in its URLs: (k:v,...), !(list), 'string' with ! escapes."""
+    pos = 0
+
+    def value() -> Any:
+        nonlocal pos
+        if text[pos] == "(":
+            pos += 1
+            obj = {}
+            while text[pos] != ")":
+                key = atom()
+                assert text[pos] == ":", text[pos:]
+                pos += 1
+                obj[key] = value()
+                if text[pos] == ",":
+                    pos += 1
+            pos += 1
+            return obj
+        if text[pos] == "'":
+            pos += 1
+            out = []
+            while text[pos] != "'":
+                if text[pos] == "!":
+                    pos += 1
+                out.append(text[pos])
+                pos += 1
+            pos += 1
+            return "".join(out)
+        return atom()
+
+    def atom() -> str:
+        nonlocal pos
+        m = re.compile(r"[^(),:'!]+").match(text, pos)
+        assert m, f"rison: unexpected {text[pos:pos + 20]!r}"
+        pos = m.end()
+        return m.group(0)
+
+    result = value()
+    assert pos == len(text), f"rison: trailing {text[pos:]!r}"
+    return result
+
+
+def test_error_and_anomaly_panels_link_to_kibana_discover_with_time_and_filters() -> None:
+    import urllib.parse
+
+    from sidecar._kibana import saved_objects
+    from sidecar.ship._templates import anomaly_template, audit_template
+
+    dash = dashboard()
+    searches = {o["id"]: o for o in saved_objects("llm-audit") if o["type"] == "search"}
+    def flat(props: dict[str, Any], prefix: str = "") -> set[str]:
+        return {n for k, v in props.items() for n in (flat(v["properties"], f"{prefix}{k}.") if "properties" in v
+                                                     else {f"{prefix}{k}"})}
+
+    fields = {kind: flat(template("llm-audit")["template"]["mappings"]["properties"])
+              for kind, template in (("errors", audit_template), ("anomalies", anomaly_template))}
+    linked = 0
+    for panel in panels(dash):
+        title = panel["title"].lower()
+        wants = any(w in title for w in ("error", "anomal", "dead letter", "z-score", "code share", "burn"))
+        links = panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])
+        if panel["type"] == "row" or not wants:
+            continue
+        assert links, f"panel {panel['title']!r} has no link to the matching records"
+        for link in links:
+            url = link["url"]
+            for name, value in SAMPLE.items():
+                url = url.replace(name, value)
+            assert "$" not in url, url
+            parts = urllib.parse.urlsplit(url)
+            assert parts.scheme == "https" and parts.path == "/app/discover"
+            route, _, query = parts.fragment.partition("?")
+            search_id = route.removeprefix("/view/")
+            assert search_id in searches, f"{panel['title']}: no saved search {search_id}"
+            params = dict(urllib.parse.parse_qsl(query))
+            time = rison(params["_g"])["time"]
+            assert time == {"from": SAMPLE["${__from:date:iso}"], "to": SAMPLE["${__to:date:iso}"]}
+            if "deadletter" in search_id:
+                continue
+            state = rison(params["_a"])["query"]
+            assert state["language"] == "lucene"
+            used = set(re.findall(r"([a-z_.@]+):", state["query"]))
+            kind = "anomalies" if "anomal" in search_id else "errors"
+            assert used <= fields[kind], f"{panel['title']}: {used - fields[kind]} not in the index template"
+            expected = {"gen_ai.provider.name", "gen_ai.request.model"}
+            expected |= {"service.name", "http.response.status_code", "error.type"} if kind == "errors" else set()
+            assert expected <= used, (panel["title"], used)
+            assert "checkout" in state["query"] or kind == "anomalies"
+            linked += 1
+    assert linked >= 7

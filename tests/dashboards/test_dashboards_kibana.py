@@ -1,8 +1,12 @@
-"""The Kibana saved objects (NDJSON), checked offline: Kibana itself is not available here (no registry
-this project reaches ships a runnable Kibana server), so these tests check the file by structure:
-every line parses, nested JSON strings parse, every reference resolves, every field used exists in the
-Elasticsearch index template the sidecar installs, and migration versions are not newer than the
-oldest Kibana version the README claims."""
+"""The Kibana saved objects, checked offline against Kibana 8's export form: Kibana itself is not available
+here (no registry this project reaches ships a runnable Kibana server).
+
+Checked: the shipped NDJSON is the generator's output; every object has the 8.x export keys
+(`coreMigrationVersion`, `typeMigrationVersion`, no legacy `migrationVersion`) with versions no newer than
+the oldest Kibana the README claims; visualizations are Lens; every nested JSON string parses; every
+reference resolves; every field used (columns, sort, KQL, Lens columns, time field) exists in the index
+template of the indices its data view matches, with a type the operation can use; the data views follow
+the index prefix."""
 
 from __future__ import annotations
 
@@ -13,31 +17,35 @@ from typing import Any
 
 import pytest
 
-from sidecar.ship._templates import anomaly_template, audit_index_pattern, audit_template
+from sidecar._kibana import (
+    CORE_MIGRATION_VERSION,
+    OLDEST_KIBANA,
+    RECORDS,
+    TYPE_MIGRATION_VERSION,
+    saved_objects,
+    to_ndjson,
+)
+from sidecar.ship._templates import anomaly_template, audit_template, deadletter_template
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NDJSON = REPO / "dashboards" / "kibana" / "llm-audit.ndjson"
-OLDEST_KIBANA = (8, 0, 0)  # dashboards/README.md: "Kibana 8.0 or newer"
-NESTED = ("visState", "uiStateJSON", "panelsJSON", "optionsJSON", "fieldFormatMap", "fields")
+EXPORT_KEYS = {"attributes", "coreMigrationVersion", "id", "managed", "references", "type", "typeMigrationVersion"}
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split("."))
 
 
 def objects() -> list[dict[str, Any]]:
-    lines = [line for line in NDJSON.read_text().splitlines() if line.strip()]
     out = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(NDJSON.read_text().splitlines(), 1):
         try:
             obj = json.loads(line)
         except ValueError as exc:
             pytest.fail(f"line {n}: {exc}")
-        assert isinstance(obj, dict) and {"type", "id", "attributes", "references"} <= obj.keys(), n
+        assert isinstance(obj, dict), n
         out.append(obj)
     return out
-
-
-def nested(obj: dict[str, Any], key: str) -> Any:
-    value = obj["attributes"][key]
-    assert isinstance(value, str), f"{obj['id']}.{key} must be a JSON string"
-    return json.loads(value)
 
 
 def search_source(obj: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +53,8 @@ def search_source(obj: dict[str, Any]) -> dict[str, Any]:
     return json.loads(meta["searchSourceJSON"]) if "searchSourceJSON" in meta else {}
 
 
-def mapped_fields(template: dict[str, Any]) -> set[str]:
-    out: set[str] = set()
+def field_types(template: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
 
     def walk(props: dict[str, Any], prefix: str) -> None:
         for name, spec in props.items():
@@ -54,9 +62,9 @@ def mapped_fields(template: dict[str, Any]) -> set[str]:
             if "properties" in spec:
                 walk(spec["properties"], full + ".")
             else:
-                out.add(full)
-                for sub in spec.get("fields", {}):
-                    out.add(f"{full}.{sub}")
+                out[full] = spec.get("type", "object")
+                for sub, subspec in spec.get("fields", {}).items():
+                    out[f"{full}.{sub}"] = subspec["type"]
 
     walk(template["template"]["mappings"]["properties"], "")
     return out
@@ -67,93 +75,151 @@ def kql_fields(query: str) -> set[str]:
     return set(re.findall(r"([A-Za-z@][\w.@]*)\s*(?::|>=|<=|>|<)", text))
 
 
-def test_every_line_and_nested_string_parses() -> None:
+def templates(prefix: str) -> dict[str, dict[str, str]]:
+    return {f"{prefix}-2*": field_types(audit_template(prefix)),
+            f"{prefix}-anomalies-*": field_types(anomaly_template(prefix)),
+            f"{prefix}-deadletter-*": field_types(deadletter_template(prefix))}
+
+
+def test_the_shipped_file_is_the_generators_output() -> None:
+    assert NDJSON.read_bytes() == to_ndjson(saved_objects("llm-audit")), \
+        "dashboards/kibana/llm-audit.ndjson is stale: python -m sidecar._kibana > dashboards/kibana/llm-audit.ndjson"
+
+
+def test_export_form_of_kibana_8() -> None:
     objs = objects()
     assert len({(o["type"], o["id"]) for o in objs}) == len(objs), "duplicate objects"
     for obj in objs:
-        for key in NESTED:
+        assert set(obj) == EXPORT_KEYS, f"{obj['id']}: {set(obj) ^ EXPORT_KEYS}"
+        assert "migrationVersion" not in obj
+        assert obj["type"] in TYPE_MIGRATION_VERSION, f"{obj['id']}: {obj['type']} (legacy visualizations are out)"
+        assert obj["coreMigrationVersion"] == CORE_MIGRATION_VERSION
+        assert version(obj["typeMigrationVersion"]) <= version(OLDEST_KIBANA), obj["id"]
+        assert obj["managed"] is False
+        for key in ("fieldAttrs", "fieldFormatMap", "fields", "runtimeFieldMap", "sourceFilters", "typeMeta",
+                    "panelsJSON", "optionsJSON"):
             if key in obj["attributes"]:
-                nested(obj, key)
+                json.loads(obj["attributes"][key])
         search_source(obj)
+    readme = (REPO / "dashboards" / "README.md").read_text()
+    assert "Kibana {}.{} or newer".format(*version(OLDEST_KIBANA)[:2]) in readme
 
 
-def test_required_objects_exist() -> None:
-    objs = objects()
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for obj in objs:
-        by_type.setdefault(obj["type"], []).append(obj)
-    views = {o["attributes"]["title"]: o for o in by_type["index-pattern"]}
-    audit = views[audit_index_pattern("llm-audit")]
-    assert audit["attributes"]["timeFieldName"] == "@timestamp"
-    searches = {o["attributes"]["title"] for o in by_type["search"]}
-    assert {"LLM errors", "Redaction hits"} <= searches
-    vis = {o["attributes"]["title"] for o in by_type["visualization"]}
-    assert {"LLM calls by status code over time", "Top callers by error"} <= vis
-    (dash,) = by_type["dashboard"]
-    panel_refs = {r["id"] for r in dash["references"]}
-    assert {o["id"] for o in by_type["visualization"] + by_type["search"]} <= panel_refs
+def test_lens_state_is_form_based_and_each_layer_names_its_data_view() -> None:
+    lenses = [o for o in objects() if o["type"] == "lens"]
+    assert len(lenses) >= 5
+    for lens in lenses:
+        state = lens["attributes"]["state"]
+        assert lens["attributes"]["visualizationType"] in ("lnsXY", "lnsDatatable", "lnsMetric", "lnsPie")
+        layers = state["datasourceStates"]["formBased"]["layers"]
+        refs = {r["name"] for r in lens["references"]}
+        for layer_id, layer in layers.items():
+            assert f"indexpattern-datasource-layer-{layer_id}" in refs, lens["id"]
+            assert sorted(layer["columnOrder"]) == sorted(layer["columns"]), lens["id"]
+            bucketed = [layer["columns"][c]["isBucketed"] for c in layer["columnOrder"]]
+            assert bucketed == sorted(bucketed, reverse=True), f"{lens['id']}: buckets before metrics"
+            for column in layer["columns"].values():
+                order = column.get("params", {}).get("orderBy", {})
+                assert order.get("type") != "column" or order["columnId"] in layer["columns"], lens["id"]
+        vis = state["visualization"]
+        accessors = ({c["columnId"] for c in vis["columns"]} if "columns" in vis else
+                     {a for layer in vis["layers"] for a in
+                      [*layer["accessors"], layer.get("xAccessor"), layer.get("splitAccessor")] if a})
+        assert accessors <= {c for layer in layers.values() for c in layer["columns"]}, lens["id"]
 
 
-def test_every_reference_resolves() -> None:
+def test_every_reference_resolves_and_the_dashboard_links_every_search_and_lens() -> None:
     objs = objects()
     known = {(o["type"], o["id"]) for o in objs}
     for obj in objs:
-        names = set()
+        names = {r["name"] for r in obj["references"]}
         for ref in obj["references"]:
             assert (ref["type"], ref["id"]) in known, f"{obj['id']}: dangling reference {ref}"
-            names.add(ref["name"])
         source = search_source(obj)
         if "indexRefName" in source:
             assert source["indexRefName"] in names, obj["id"]
-        if "savedSearchRefName" in obj["attributes"]:
-            assert obj["attributes"]["savedSearchRefName"] in names, obj["id"]
-        if obj["type"] == "dashboard":
-            panels = nested(obj, "panelsJSON")
-            assert {p["panelRefName"] for p in panels} == names
-            assert len({p["panelIndex"] for p in panels}) == len(panels)
+    (dash,) = [o for o in objs if o["type"] == "dashboard"]
+    panels = json.loads(dash["attributes"]["panelsJSON"])
+    assert {f"{p['panelIndex']}:{p['panelRefName']}" for p in panels} == {r["name"] for r in dash["references"]}
+    assert len({p["panelIndex"] for p in panels}) == len(panels)
+    for p in panels:
+        assert p["gridData"]["i"] == p["panelIndex"] and p["gridData"]["x"] + p["gridData"]["w"] <= 48
+        assert version(p["version"]) <= version(OLDEST_KIBANA)
+    linked = {r["id"] for r in dash["references"]}
+    assert {o["id"] for o in objs if o["type"] in ("search", "lens")} == linked
 
 
-def test_every_field_exists_in_the_index_template() -> None:
+def test_the_searches_an_auditor_needs() -> None:
     objs = objects()
-    by_id = {(o["type"], o["id"]): o for o in objs}
-    templates = {"llm-audit-2*": mapped_fields(audit_template("llm-audit")),
-                 "llm-audit-anomalies-*": mapped_fields(anomaly_template("llm-audit"))}
+    views = {o["id"]: o["attributes"]["title"] for o in objs if o["type"] == "index-pattern"}
+    searches = {}
+    for o in objs:
+        if o["type"] == "search":
+            (ref,) = o["references"]
+            searches[o["attributes"]["title"]] = (views[ref["id"]], o["attributes"]["sort"][0][0], o)
+    assert searches["LLM calls by user"][:2] == ("llm-audit-2*", "user.id")
+    assert searches["LLM calls by API key"][:2] == ("llm-audit-2*", "sidecar.credential.fingerprint")
+    assert searches["LLM calls by status code"][:2] == ("llm-audit-2*", "http.response.status_code")
+    assert searches["LLM calls by model"][:2] == ("llm-audit-2*", "gen_ai.request.model")
+    assert searches["LLM anomalies"][0] == "llm-audit-anomalies-*"
+    assert searches["LLM dead letters"][0] == "llm-audit-deadletter-*"
+    assert {"LLM errors", "Redaction hits"} <= set(searches)
 
-    def data_view(obj: dict[str, Any]) -> str:
-        for ref in obj["references"]:
-            if ref["type"] == "index-pattern":
-                return str(by_id[("index-pattern", ref["id"])]["attributes"]["title"])
-            if ref["type"] == "search" and obj["type"] != "dashboard":
-                return data_view(by_id[("search", ref["id"])])
-        raise AssertionError(f"{obj['id']}: no data view")
 
+def test_every_field_exists_in_the_index_template_with_a_usable_type() -> None:
+    objs = objects()
+    mapped = templates("llm-audit")
+    views = {o["id"]: o["attributes"]["title"] for o in objs if o["type"] == "index-pattern"}
+    for title in views.values():
+        assert title in mapped, f"data view {title} matches no index the sidecar writes"
     checked = 0
     for obj in objs:
         attrs = obj["attributes"]
         if obj["type"] == "index-pattern":
-            assert attrs["timeFieldName"] in templates[attrs["title"]]
+            assert mapped[attrs["title"]][attrs["timeFieldName"]] == "date"
+            for field in json.loads(attrs["fieldFormatMap"]):
+                assert field in mapped[attrs["title"]]
             continue
-        if obj["type"] not in ("search", "visualization"):
-            continue
-        mapped = templates[data_view(obj)]
-        fields = set(attrs.get("columns", [])) | {s[0] for s in attrs.get("sort", [])}
-        fields |= kql_fields(search_source(obj).get("query", {}).get("query", ""))
-        if "visState" in attrs:
-            fields |= {a["params"]["field"] for a in nested(obj, "visState")["aggs"] if "field" in a["params"]}
-        for field in fields:
-            assert field in mapped, f"{obj['id']}: field {field} is not in the index template"
-            checked += 1
-    assert checked > 20
-
-
-def test_migration_versions_not_newer_than_oldest_claimed() -> None:
-    readme = (REPO / "dashboards" / "README.md").read_text()
-    assert "Kibana {}.{} or newer".format(*OLDEST_KIBANA[:2]) in readme
-    for obj in objects():
-        versions = list(obj.get("migrationVersion", {}).values())
-        versions += [obj[k] for k in ("coreMigrationVersion", "typeMigrationVersion") if k in obj]
         if obj["type"] == "dashboard":
-            versions += [p["version"] for p in nested(obj, "panelsJSON")]
-        assert versions, obj["id"]
-        for v in versions:
-            assert tuple(int(x) for x in v.split(".")) <= OLDEST_KIBANA, f"{obj['id']}: {v}"
+            continue
+        view = {r["name"]: views[r["id"]] for r in obj["references"] if r["type"] == "index-pattern"}
+        if obj["type"] == "search":
+            fields = mapped[view["kibanaSavedObjectMeta.searchSourceJSON.index"]]
+            used = set(attrs["columns"]) | {s[0] for s in attrs["sort"]}
+            used |= kql_fields(search_source(obj)["query"]["query"])
+            for field in used:
+                assert field in fields, f"{obj['id']}: {field} is not in the index template"
+                checked += 1
+            for field, _ in attrs["sort"]:
+                assert fields[field] in ("keyword", "long", "double", "date", "boolean"), f"{obj['id']}: sort {field}"
+            continue
+        state = attrs["state"]
+        for layer_id, layer in state["datasourceStates"]["formBased"]["layers"].items():
+            fields = mapped[view[f"indexpattern-datasource-layer-{layer_id}"]]
+            for field in kql_fields(state["query"]["query"]):
+                assert field in fields, f"{obj['id']}: query field {field}"
+                checked += 1
+            for column in layer["columns"].values():
+                field, op = column["sourceField"], column["operationType"]
+                if field == RECORDS:
+                    assert op == "count"
+                    continue
+                assert field in fields, f"{obj['id']}: {field} is not in the index template"
+                kind = fields[field]
+                wanted = {"date_histogram": {"date"}, "sum": {"long", "double"}, "terms": {"keyword", "long"}}[op]
+                assert kind in wanted, f"{obj['id']}: {op} on {field} ({kind})"
+                assert column["dataType"] == {"date": "date", "keyword": "string"}.get(kind, "number")
+                checked += 1
+    assert checked > 60
+
+
+@pytest.mark.parametrize("prefix", ["acme-prod", "x", "team_a.llm"])
+def test_another_prefix_gets_its_own_data_views_and_ids(prefix: str) -> None:
+    objs = saved_objects(prefix)
+    titles = {o["attributes"]["title"] for o in objs if o["type"] == "index-pattern"}
+    assert titles == set(templates(prefix))
+    assert all(o["id"].startswith(prefix + "-") for o in objs)
+    default_ids = {o["id"] for o in saved_objects("llm-audit")}
+    assert not default_ids & {o["id"] for o in objs}, "two prefixes in one Kibana must not overwrite each other"
+    text = to_ndjson(objs).decode()
+    assert "llm-audit-2*" not in text
