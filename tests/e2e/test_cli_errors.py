@@ -168,13 +168,13 @@ def test_an_invalid_checkpoint(env: dict[str, str], tmp_path: pathlib.Path) -> N
     the reset is marked in the digest chain; the run goes on with one ERROR line naming the file."""
     state = tmp_path / "spool" / ".sidecar"
     state.mkdir(parents=True)
-    for n, garbage in enumerate((b"{bad", b"[]", b'{"offsets": {"a": "x"}}', b"\xff\xfe\x00"), start=1):
+    for garbage in (b"{bad", b"[]", b'{"offsets": {"a": "x"}}', b"\xff\xfe\x00"):
         (state / "checkpoint.json").write_bytes(garbage)
         code, out, err = run(["run", "--once"], env)
         assert code == 0 and "Traceback" not in out + err, err
         errors = [line for line in err.splitlines() if " ERROR " in line]
         assert len(errors) == 1 and "checkpoint" in errors[0] and "unreadable" in errors[0], err
-        assert len(list(state.glob("checkpoint.json.unreadable-*"))) >= min(n, 1)
+        assert len(list(state.glob("checkpoint.json.unreadable-*"))) >= 1
 
 
 def test_a_zeroed_store_header(env: dict[str, str], tmp_path: pathlib.Path) -> None:
