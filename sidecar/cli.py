@@ -104,18 +104,22 @@ def _ilm_policy(settings: Settings) -> str | None:
 
 def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any:
     """The configured sink. Only a shipping sink asks the cluster about ILM (its template names the
-    policy); readers (verify, advise) do not need to."""
+    policy) and exports its node pool on /metrics; readers (verify, advise) do not need to."""
     if settings.elasticsearch_url:
+        from sidecar.es import EsClient
         from sidecar.ship._elasticsearch import ElasticsearchSink
 
+        client = EsClient.from_settings(settings)
+        if shipping and not once:
+            from sidecar.es._metrics import track_in_default_registry
+
+            track_in_default_registry(client)
         return ElasticsearchSink(
-            settings.elasticsearch_url, index_prefix=settings.index_prefix,
+            client, index_prefix=settings.index_prefix,
             retention_policy=_ilm_policy(settings) if shipping else None,
             max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
-            api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
-            password=settings.elasticsearch_password,
-            ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
-            deadletter_dir=settings.sidecar_state_dir / "deadletter")
+            number_of_replicas=settings.elasticsearch_replicas, number_of_shards=settings.elasticsearch_shards,
+            timeout=settings.elasticsearch_timeout, deadletter_dir=settings.sidecar_state_dir / "deadletter")
     from sidecar.ship import SqliteStore
 
     return SqliteStore(settings.embedded_store_path)
@@ -325,7 +329,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         sink = _make_sink(settings, once=True)
         prefix = settings.index_prefix
         records: Any = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
-        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp"])]
+        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
         where = f"Elasticsearch {prefix}-*"
     else:
         from sidecar.ship import SqliteStore
@@ -352,6 +356,9 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if not findings else 1
 
 
+CONTENT_FIELDS = ("sidecar.request.content", "sidecar.response.content")
+
+
 def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
     """Record documents in a time range, from Elasticsearch (the range filtered by the cluster) or the
     embedded store. ``sink``: an Elasticsearch sink to reuse (`sidecar run` passes its own)."""
@@ -359,7 +366,10 @@ def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: A
         es = sink if sink is not None else _make_sink(settings, once=True)
         bounds = {k: v for k, v in (("gte", since), ("lt", until)) if v}
         query = {"range": {"@timestamp": bounds}} if bounds else None
-        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query))
+        # The readers (advise, the anomaly baseline) judge metadata: leaving the content out of
+        # _source cuts each hit from kilobytes to a few hundred bytes.
+        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query,
+                                      source={"excludes": list(CONTENT_FIELDS)}))
     from sidecar.ship import QueryFilter, SqliteStore
 
     if not settings.embedded_store_path.exists():
