@@ -285,7 +285,7 @@ class EsClient:
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            h["content-type"] = _NDJSON if ndjson else _JSON
+            h.setdefault("content-type", _NDJSON if ndjson else _JSON)
         tmo = self._timeout if timeout is None else urllib3.Timeout(
             connect=min(self.options.connect_timeout, timeout), read=timeout)
         try:

@@ -109,7 +109,8 @@ def _pages(client: EsClient, pattern: str, sort: list[str], query: dict[str, Any
             "size": page,
             # unmapped_type: an index of the pattern without the field (a new one, a foreign one)
             # sorts its documents first instead of failing the whole search.
-            "sort": [{f: {"order": "asc", "unmapped_type": "keyword"}} for f in sort],
+            "sort": [{f: {"order": "asc"} if f.startswith("_") else {"order": "asc", "unmapped_type": "keyword"}}
+                     for f in sort],
             "query": query or {"match_all": {}},
             "track_total_hits": False,
         }
