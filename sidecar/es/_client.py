@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import elastic_transport
 import urllib3
-from elastic_transport import NodeConfig, NodePool, Serializer, Transport
+from elastic_transport import NodeConfig, NodePool, Serializer, Transport, Urllib3HttpNode
 from elastic_transport.client_utils import parse_cloud_id, url_to_node_config
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
@@ -89,9 +89,26 @@ _PASS_THROUGH: dict[str, Serializer] = {
 }
 
 
+_last_status = threading.local()
+
+
+class _Node(Urllib3HttpNode):
+    """The urllib3 node, remembering (per thread) the status of its last answer for :class:`_CountingPool`."""
+
+    def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        _last_status.value = None
+        resp = super().perform_request(*args, **kwargs)
+        _last_status.value = resp.meta.status
+        return resp
+
+
 class _CountingPool(NodePool):
     """The transport's node pool, counting how often each node was marked dead (refused, reset,
-    timed out, or answered 429/5xx): the failover a cluster client does is otherwise invisible."""
+    timed out, or answered 429/5xx): the failover a cluster client does is otherwise invisible.
+
+    The transport also retires a node for any 4xx outside a short list (e.g. 405 or 413); a node
+    that answers a request with a client error is alive and well, so those are not held against it.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,6 +116,9 @@ class _CountingPool(NodePool):
         self._count_lock = threading.Lock()
 
     def mark_dead(self, node: Any, _now: float | None = None) -> None:
+        status = getattr(_last_status, "value", None)
+        if status is not None and 400 <= status < 500 and status not in (408, 429):
+            return
         with self._count_lock:
             name = f"{node.config.host}:{node.config.port}"
             self.failures[name] = self.failures.get(name, 0) + 1
@@ -250,7 +270,7 @@ class EsClient:
         self._timeout = urllib3.Timeout(connect=min(options.connect_timeout, options.timeout), read=options.timeout)
         self._transport = Transport(
             self.nodes,
-            node_class="urllib3",
+            node_class=_Node,
             node_pool_class=_CountingPool,
             serializers=_PASS_THROUGH,
             max_retries=max(len(self.nodes) - 1, 0),

@@ -383,6 +383,30 @@ def fault_proxy(elasticsearch_url: str) -> Iterator[FaultProxy]:
         proxy.close()
 
 
+@pytest.fixture(scope="session")
+def opensearch(opensearch_url: str) -> ES:
+    """The REST helper, on OpenSearch."""
+    return ES(opensearch_url)
+
+
+@pytest.fixture
+def os_prefix(opensearch: ES) -> Iterator[str]:
+    """A unique index prefix on OpenSearch; its indices and templates are deleted afterwards."""
+    prefix = f"o{uuid.uuid4().hex[:10]}"
+    yield prefix
+    opensearch.cleanup(prefix)
+
+
+@pytest.fixture
+def os_fault_proxy(opensearch_url: str) -> Iterator[FaultProxy]:
+    """The fault proxy in front of OpenSearch."""
+    proxy = FaultProxy(opensearch_url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
 # --------------------------------------------------------------------------- documents
 
 

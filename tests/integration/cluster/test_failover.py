@@ -178,9 +178,10 @@ def ship_through_fault(tmp_path: pathlib.Path, urls: list[str], prefix: str, doc
                      >= 1500, 180, "the first deliveries")
             url = victim()
             node = url.removeprefix("http://")
-            script("stop-node", url)
             failures = f'sidecar_elasticsearch_node_failures_total{{node="{node}"}}'
-            wait_for(lambda: sample(metrics_text(port), failures) >= 1, 180, f"{failures} to move")
+            before = sample(metrics_text(port), failures)
+            script("stop-node", url)
+            wait_for(lambda: sample(metrics_text(port), failures) > before, 180, f"{failures} to move")
             shipped = sample(metrics_text(port), 'sidecar_shipped_records_total{sink="elasticsearch"}')
             wait_for(lambda: sample(metrics_text(port), 'sidecar_shipped_records_total{sink="elasticsearch"}')
                      >= shipped + 1500, 240, "deliveries to go on with a node down")
@@ -194,6 +195,7 @@ def ship_through_fault(tmp_path: pathlib.Path, urls: list[str], prefix: str, doc
             text = metrics_text(port)
         finally:
             stop_process(proc)
+    assert before == 0, "the node was counted as failed before it was stopped"
     return producer.ids, indexed_ids(urls, f"{prefix}-2*"), text, url
 
 
