@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import json
 import logging
 import threading
@@ -224,6 +225,15 @@ def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class _Transport(Transport):
+    # The transport's own method, unwrapped: an instrumentation that patches
+    # ``elastic_transport.Transport.perform_request`` (opentelemetry-instrumentation-elasticsearch
+    # does, without honouring suppress_instrumentation, and records request bodies, i.e. audit
+    # records, as db.statement) never sees the sidecar's traffic, whether it patched before or
+    # after this module was imported.
+    perform_request = inspect.unwrap(Transport.__dict__["perform_request"])
+
+
 class EsClient:
     """JSON / NDJSON over HTTP to a pool of Elasticsearch or OpenSearch nodes.
 
@@ -268,7 +278,7 @@ class EsClient:
             for c in configs
         ]
         self._timeout = urllib3.Timeout(connect=min(options.connect_timeout, options.timeout), read=options.timeout)
-        self._transport = Transport(
+        self._transport = _Transport(
             self.nodes,
             node_class=_Node,
             node_pool_class=_CountingPool,
@@ -313,7 +323,7 @@ class EsClient:
                 resp = self._transport.perform_request(
                     method, path, body=data, headers=h,
                     # The urllib3 node passes this to urlopen as is: a Timeout keeps connect and read apart.
-                    request_timeout=tmo,  # type: ignore[arg-type]
+                    request_timeout=tmo,
                 )
         except elastic_transport.TransportError as exc:
             raise EsUnavailable(_describe(exc)) from exc

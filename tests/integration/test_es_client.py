@@ -153,3 +153,48 @@ def test_cloud_id_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIDECAR_ELASTICSEARCH_URL", "http://x:9200")
     with pytest.raises(ConfigError, match="CLOUD_ID"):
         load_settings()
+
+
+_PATCHED_FIRST = """
+import sys, wrapt, elastic_transport
+calls = []
+def spy(wrapped, instance, args, kwargs):
+    calls.append(args[:2])
+    return wrapped(*args, **kwargs)
+# What opentelemetry-instrumentation-elasticsearch does (it ignores suppress_instrumentation).
+wrapt.wrap_function_wrapper(elastic_transport, "Transport.perform_request", spy)
+from sidecar.es import EsClient
+status = EsClient(sys.argv[1]).request("GET", "/_cluster/health").status
+plain = elastic_transport.Transport([elastic_transport.NodeConfig("http", "127.0.0.1", 9)], max_retries=0)
+try:
+    plain.perform_request("GET", "/")
+except elastic_transport.TransportError:
+    pass
+print(status, len(calls))
+"""
+
+
+def test_a_patched_transport_never_sees_the_sidecar(elasticsearch_url: str) -> None:
+    import subprocess
+    import sys
+
+    import elastic_transport
+    import wrapt
+
+    # Patched after sidecar.es was imported (this process)...
+    calls: list[Any] = []
+
+    def spy(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append(args[:2])
+        return wrapped(*args, **kwargs)
+
+    wrapt.wrap_function_wrapper(elastic_transport, "Transport.perform_request", spy)
+    try:
+        assert EsClient(elasticsearch_url).request("GET", "/_cluster/health").status == 200
+    finally:
+        elastic_transport.Transport.perform_request = elastic_transport.Transport.perform_request.__wrapped__
+    assert calls == []
+    # ...and before (a fresh process): the control call through the plain transport is seen.
+    out = subprocess.run([sys.executable, "-c", _PATCHED_FIRST, elasticsearch_url], capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    assert out == ["200", "1"]
