@@ -3,7 +3,7 @@
     python bench/reader_memory.py [--es URL] [--sizes 10000,40000]
 
 Loads real records (``bench/shipper.py``'s ``build_spool``: 1 KB prompts, content on) into one prefix,
-growing it to each size, and runs each reader in a fresh process, reporting its peak RSS (``ru_maxrss``):
+growing it to each size, and runs each reader in a fresh process, reporting its peak RSS (``VmHWM``):
 
 * ``scan``: the point-in-time walk (:func:`sidecar.es.scan`, 1000 hits a page) with the content left out
   of ``_source`` (what ``advise`` and the ``sidecar run`` readers ask for), the documents counted;
@@ -31,21 +31,25 @@ sys.path.insert(0, str(HERE))
 
 from shipper import ES, build_spool, raw_bulk, read_docs  # noqa: E402
 
+# Peak RSS from /proc/self/status VmHWM: ru_maxrss would report the parent's peak (Linux carries it
+# across fork and exec), and the parent holds the loaded documents.
+_HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+
 _PROBE = """
-import resource, sys
+import sys
 from sidecar.es import EsClient, scan
 client = EsClient(sys.argv[1])
 source = {"excludes": ["sidecar.request.content", "sidecar.response.content"]} if sys.argv[3] == "scan" else None
 n = sum(1 for _ in scan(client, sys.argv[2] + "-2*", ["@timestamp", "event.id"], source=source))
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
+print(n, HWM)
+""".replace("HWM", _HWM)
 
 _ADVISE = """
-import resource, sys
+import sys
 from sidecar.cli import main
 rc = main(["advise", "--json", "--since", "3650d"])
-print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
+print(rc, HWM, file=sys.stderr)
+""".replace("HWM", _HWM)
 
 
 def probe(url: str, prefix: str, kind: str, spool_dir: pathlib.Path) -> dict[str, Any]:
