@@ -95,11 +95,14 @@ def _ilm_policy(settings: Settings) -> str | None:
     from sidecar.retention import policy_name
     from sidecar.retention._cluster import Client, detect
 
+    client = Client.from_settings(settings)
     try:
-        return policy_name(settings.index_prefix) if detect(Client.from_settings(settings)).mode == "ilm" else None
+        return policy_name(settings.index_prefix) if detect(client).mode == "ilm" else None
     except Exception as exc:  # unreachable now: the enforcer still applies the limit
         log.warning("could not detect ILM support (%s); the audit template names no ILM policy", exc)
         return None
+    finally:
+        client.close()
 
 
 def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any:

@@ -198,3 +198,19 @@ def test_a_patched_transport_never_sees_the_sidecar(elasticsearch_url: str) -> N
     out = subprocess.run([sys.executable, "-c", _PATCHED_FIRST, elasticsearch_url], capture_output=True,
                          text=True, timeout=60, check=True).stdout.split()
     assert out == ["200", "1"]
+
+
+def test_replica_settings() -> None:
+    from sidecar.ship._templates import audit_template, digest_template, replica_settings
+
+    assert replica_settings("0-1") == {"index.auto_expand_replicas": "0-1"}
+    assert replica_settings("1-all") == {"index.auto_expand_replicas": "1-all"}
+    assert replica_settings(2) == replica_settings("2") == {"index.number_of_replicas": 2}
+    for bad in ("", "x", "1-", "-1", "1-2-3", "all"):
+        with pytest.raises(ValueError):
+            replica_settings(bad)
+    tpl = audit_template("p", number_of_replicas="1-all", number_of_shards=3)["template"]["settings"]
+    assert tpl["index.number_of_shards"] == 3 and tpl["index.auto_expand_replicas"] == "1-all"
+    assert "index.number_of_replicas" not in tpl
+    side = digest_template("p", number_of_replicas=2)["template"]["settings"]
+    assert side == {"index.number_of_shards": 1, "index.number_of_replicas": 2}
