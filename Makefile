@@ -85,6 +85,10 @@ bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run.py
 
+# Shipping into a 3-node cluster: the shipper against a raw _bulk loader, four sidecars against one.
+bench-cluster: $(VENV)/.installed system-deps
+	$(PY) bench/cluster.py
+
 # Redaction alone: precision and recall per type on the labelled corpus, then MB/s beside Presidio.
 bench-redact: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
