@@ -214,3 +214,23 @@ def test_replica_settings() -> None:
     assert "index.number_of_replicas" not in tpl
     side = digest_template("p", number_of_replicas=2)["template"]["settings"]
     assert side == {"index.number_of_shards": 1, "index.number_of_replicas": 2}
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SIDECAR_ELASTICSEARCH_URL", "http://user:hunter2@es:notaport"),
+    ("SIDECAR_ELASTICSEARCH_REPLICAS", "lots"),
+    ("SIDECAR_ELASTICSEARCH_TLS_FINGERPRINT", "hunter2"),
+])
+def test_the_cli_refuses_a_bad_setting_in_one_line(name: str, value: str, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, SIDECAR_SPOOL_DIR=str(tmp_path), **{name: value})
+    proc = subprocess.run([str(Path(sys.executable).parent / "sidecar"), "run", "--once"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in proc.stderr
+    assert "hunter2" not in proc.stderr  # a bad value may be a secret pasted in the wrong place
