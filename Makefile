@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 DEMO_DIR := .demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint system-deps es-up es-down bench bench-redact clean
+.PHONY: demo test lint system-deps es-up es-down es-cluster-up es-cluster-down os-up os-down bench bench-cluster \
+	bench-redact clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,16 +52,42 @@ es-up: system-deps
 es-down:
 	bash scripts/elasticsearch.sh down
 
-# The whole suite against a real Elasticsearch started here (and stopped after, pass or fail).
+# The whole suite. Most of it runs against one Elasticsearch node; the failover tests need a 3-node
+# cluster and the OpenSearch tests an OpenSearch node: each server is started only for the tests that
+# need it and stopped right after (pass or fail), so at most one kind runs at a time.
 test: lint system-deps
-	@set -e; url=$$(bash scripts/elasticsearch.sh up | tail -n 1); \
-	status=0; SIDECAR_TEST_ES_URL=$$url $(PY) -m pytest -q tests || status=$$?; \
+	@set -e; status=0; \
+	url=$$(bash scripts/elasticsearch.sh up | tail -n 1) || status=1; \
+	SIDECAR_TEST_ES_URL=$$url $(PY) -m pytest -q tests \
+		--ignore=tests/integration/cluster --ignore=tests/integration/opensearch || status=$$?; \
 	bash scripts/elasticsearch.sh down >/dev/null 2>&1 || true; \
+	urls=$$(bash scripts/elasticsearch.sh up --nodes 3 | tail -n 1) || status=1; \
+	SIDECAR_TEST_ES_CLUSTER_URLS=$$urls $(PY) -m pytest -q tests/integration/cluster || status=$$?; \
+	bash scripts/elasticsearch.sh down --nodes 3 >/dev/null 2>&1 || true; \
+	os=$$(bash scripts/opensearch.sh up | tail -n 1) || status=1; \
+	SIDECAR_TEST_OS_URL=$$os $(PY) -m pytest -q tests/integration/opensearch || status=$$?; \
+	bash scripts/opensearch.sh down >/dev/null 2>&1 || true; \
 	exit $$status
+
+es-cluster-up: system-deps
+	bash scripts/elasticsearch.sh up --nodes 3
+
+es-cluster-down:
+	bash scripts/elasticsearch.sh down --nodes 3
+
+os-up: system-deps
+	bash scripts/opensearch.sh up
+
+os-down:
+	bash scripts/opensearch.sh down
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run.py
+
+# Shipping into a 3-node cluster: the shipper against a raw _bulk loader, four sidecars against one.
+bench-cluster: $(VENV)/.installed system-deps
+	$(PY) bench/cluster.py
 
 # Redaction alone: precision and recall per type on the labelled corpus, then MB/s beside Presidio.
 bench-redact: $(VENV)/.installed
@@ -69,4 +96,4 @@ bench-redact: $(VENV)/.installed
 	$(PY) bench/redact/bench_redact.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .es
+	rm -rf $(VENV) $(DEMO_DIR) .es .os

@@ -73,6 +73,11 @@ class Report:
         return any(f.severity == ERROR for f in self.findings)
 
 
+_GROUP_FIELDS = ("@timestamp", "event.id", "gen_ai.provider.name", "http.response.status_code",
+                 "sidecar.retry.delay", "sidecar.response.retry_after", "http.request.resend_count",
+                 "sidecar.cache.hit")
+
+
 def _ts(doc: dict[str, Any]) -> float:
     try:
         return dt.datetime.fromisoformat(str(doc.get("@timestamp", "")).replace("Z", "+00:00")).timestamp()
@@ -122,7 +127,9 @@ def advise(docs: Iterable[dict[str, Any]], *, max_timeout: float = 120.0, long_c
             reuse_ids[(service, provider)].append(rid)
         group = d.get("sidecar.retry.group")
         if group:
-            by_group[(service, str(group))].append(d)
+            # Only what the retry and repeat rules read: a reader streams records, this keeps memory
+            # per record small.
+            by_group[(service, str(group))].append({k: d.get(k) for k in _GROUP_FIELDS})
         if not d.get("sidecar.cache.hit"):
             caller = str(d.get("user.id") or d.get("sidecar.credential.fingerprint") or "unknown")
             spend[caller] += int(d.get("gen_ai.usage.input_tokens") or 0) + int(d.get("gen_ai.usage.output_tokens")

@@ -11,7 +11,7 @@ import pathlib
 import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 MIN_RETENTION_DAYS = 90
@@ -98,11 +98,32 @@ class Settings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="Interface the app's metrics port binds "
                               "(loopback by default; 0.0.0.0 for every interface).")
     # Sidecar process
-    elasticsearch_url: str | None = Field(default=None, description="Ship to Elasticsearch; unset = embedded store.")
-    elasticsearch_api_key: str | None = Field(default=None, description="Elasticsearch API key (id:key base64).")
-    elasticsearch_username: str | None = Field(default=None, description="Basic auth user.")
-    elasticsearch_password: str | None = Field(default=None, description="Basic auth password.")
-    elasticsearch_ca_file: pathlib.Path | None = Field(default=None, description="CA bundle for Elasticsearch TLS.")
+    elasticsearch_url: str | None = Field(
+        default=None, description="Ship to Elasticsearch or OpenSearch: one node URL or several, comma-separated "
+        "(requests fail over between them); unset = embedded store.")
+    elasticsearch_cloud_id: SecretStr | None = Field(
+        default=None, description="Elastic Cloud deployment id (instead of SIDECAR_ELASTICSEARCH_URL).")
+    elasticsearch_api_key: SecretStr | None = Field(
+        default=None, description="API key: the encoded key, or id:key.")
+    elasticsearch_username: str | None = Field(default=None, description="Basic auth user (instead of an API key).")
+    elasticsearch_password: SecretStr | None = Field(default=None, description="Basic auth password.")
+    elasticsearch_ca_file: FilePath | None = Field(default=None, description="CA bundle to verify the nodes' TLS "
+                                                   "certificates with (default: the system's).")
+    elasticsearch_tls_fingerprint: str | None = Field(
+        default=None, description="SHA-256 fingerprint of a certificate in the node's chain (hex, colons allowed); "
+        "pins it instead of verifying the chain.")
+    elasticsearch_verify_tls: bool = Field(default=True, description="Verify the nodes' TLS certificates "
+                                           "(false: encrypted but unauthenticated; for tests only).")
+    elasticsearch_gzip: bool = Field(default=False, description="Gzip request bodies (less network, more CPU).")
+    elasticsearch_timeout: float = Field(default=30.0, gt=0, le=3600,
+                                         description="Seconds to wait for a node's answer.")
+    elasticsearch_connect_timeout: float = Field(default=10.0, gt=0, le=600,
+                                                 description="Seconds to wait for a connection to a node.")
+    elasticsearch_replicas: str = Field(
+        default="0-1", pattern=r"^(\d{1,3}|\d{1,3}-(\d{1,3}|all))$",
+        description="Replicas of each audit index: a number, or a range that follows the cluster's size "
+        "(index.auto_expand_replicas; 0-1 = one copy more as soon as there is a second node).")
+    elasticsearch_shards: int = Field(default=1, ge=1, le=1024, description="Primary shards of each daily index.")
     store_path: pathlib.Path | None = Field(default=None,
                                             description="Embedded store file (default: audit.db in state_dir).")
     state_dir: pathlib.Path | None = Field(default=None,
@@ -184,6 +205,70 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: str | None) -> str | None:
         return v.lower() if v else v
+
+    @field_validator("elasticsearch_url")
+    @classmethod
+    def _node_urls(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from sidecar.es import node_config, split_urls
+
+        urls = split_urls(v)
+        for url in urls:
+            node_config(url)  # raises ValueError saying what is wrong with this URL
+        if len(set(urls)) != len(urls):
+            raise ValueError("a node URL is listed twice")
+        return ",".join(urls)
+
+    @field_validator("elasticsearch_cloud_id")
+    @classmethod
+    def _cloud_id(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            from sidecar.es import cloud_node_config
+
+            cloud_node_config(v.get_secret_value())
+        return v
+
+    @field_validator("elasticsearch_tls_fingerprint")
+    @classmethod
+    def _fingerprint(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        hexits = v.replace(":", "").strip().lower()
+        if len(hexits) != 64 or any(c not in "0123456789abcdef" for c in hexits):
+            raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+        return hexits
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cloud_id_url(cls, data: Any) -> Any:
+        """With a Cloud id, ``elasticsearch_url`` holds its address, so every "is a cluster configured"
+        check sees it; both given is refused (which one would win is not obvious)."""
+        if isinstance(data, dict) and data.get("elasticsearch_cloud_id"):
+            if data.get("elasticsearch_url"):
+                raise ValueError("SIDECAR_ELASTICSEARCH_CLOUD_ID and SIDECAR_ELASTICSEARCH_URL: set one, not both")
+            from sidecar.es import cloud_node_config
+
+            raw = data["elasticsearch_cloud_id"]
+            try:
+                node = cloud_node_config(raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw))
+            except ValueError:
+                return data  # the field validator names the variable
+            data = {**data, "elasticsearch_url": f"https://{node.host}:{node.port}"}
+        return data
+
+    @model_validator(mode="after")
+    def _es_auth(self) -> Settings:
+        if self.elasticsearch_api_key is not None and self.elasticsearch_username is not None:
+            raise ValueError("SIDECAR_ELASTICSEARCH_API_KEY and SIDECAR_ELASTICSEARCH_USERNAME: set one, not both")
+        if self.elasticsearch_password is not None and self.elasticsearch_username is None:
+            raise ValueError("SIDECAR_ELASTICSEARCH_PASSWORD is set without SIDECAR_ELASTICSEARCH_USERNAME")
+        return self
+
+    @property
+    def elasticsearch_nodes(self) -> list[str]:
+        """The node URLs (empty when no cluster is configured)."""
+        return self.elasticsearch_url.split(",") if self.elasticsearch_url else []
 
     @model_validator(mode="after")
     def _retention_floor(self) -> Settings:

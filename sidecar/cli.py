@@ -124,27 +124,34 @@ def _ilm_policy(settings: Settings) -> str | None:
     from sidecar.retention import policy_name
     from sidecar.retention._cluster import Client, detect
 
+    client = Client.from_settings(settings)
     try:
-        return policy_name(settings.index_prefix) if detect(Client.from_settings(settings)).mode == "ilm" else None
+        return policy_name(settings.index_prefix) if detect(client).mode == "ilm" else None
     except Exception as exc:  # unreachable now: the enforcer still applies the limit
         log.warning("could not detect ILM support (%s); the audit template names no ILM policy", exc)
         return None
+    finally:
+        client.close()
 
 
 def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any:
     """The configured sink. Only a shipping sink asks the cluster about ILM (its template names the
-    policy); readers (verify, advise) do not need to."""
+    policy) and exports its node pool on /metrics; readers (verify, advise) do not need to."""
     if settings.elasticsearch_url:
+        from sidecar.es import EsClient
         from sidecar.ship._elasticsearch import ElasticsearchSink
 
+        client = EsClient.from_settings(settings)
+        if shipping and not once:
+            from sidecar.es._metrics import track_in_default_registry
+
+            track_in_default_registry(client)
         return ElasticsearchSink(
-            settings.elasticsearch_url, index_prefix=settings.index_prefix,
+            client, index_prefix=settings.index_prefix,
             retention_policy=_ilm_policy(settings) if shipping else None,
             max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
-            api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
-            password=settings.elasticsearch_password,
-            ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
-            deadletter_dir=settings.sidecar_state_dir / "deadletter")
+            number_of_replicas=settings.elasticsearch_replicas, number_of_shards=settings.elasticsearch_shards,
+            timeout=settings.elasticsearch_timeout, deadletter_dir=settings.sidecar_state_dir / "deadletter")
     from sidecar.ship import SqliteStore
 
     return SqliteStore(settings.embedded_store_path)
@@ -321,6 +328,9 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_audit_verify(settings, args, make_sink)
 
 
+CONTENT_FIELDS = ("sidecar.request.content", "sidecar.response.content")
+
+
 def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
     """Record documents in a time range, from Elasticsearch (the range filtered by the cluster) or the
     embedded store. ``sink``: an Elasticsearch sink to reuse (`sidecar run` passes its own)."""
@@ -328,7 +338,10 @@ def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: A
         es = sink if sink is not None else _make_sink(settings, once=True)
         bounds = {k: v for k, v in (("gte", since), ("lt", until)) if v}
         query = {"range": {"@timestamp": bounds}} if bounds else None
-        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query))
+        # The readers (advise, the anomaly baseline) judge metadata: leaving the content out of
+        # _source cuts each hit from kilobytes to a few hundred bytes.
+        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query,
+                                      source={"excludes": list(CONTENT_FIELDS)}))
     from sidecar.ship import QueryFilter, SqliteStore
 
     if not settings.embedded_store_path.exists():

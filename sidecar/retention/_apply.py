@@ -98,7 +98,7 @@ def _apply_cluster(
     rc = EXIT_OK
     mode = info.mode
     if mode == "ilm":
-        rc = _apply_ilm(client, info, prefix, days, dry_run=dry_run, out=out)
+        rc = _apply_ilm(client, info, settings, days, dry_run=dry_run, out=out)
     elif mode == "ism":
         rc = _apply_ism(client, prefix, days, dry_run=dry_run, out=out)
     else:
@@ -120,7 +120,9 @@ def _apply_cluster(
     return rc
 
 
-def _apply_ilm(client: Client, info: ClusterInfo, prefix: str, days: int, *, dry_run: bool, out: TextIO) -> int:
+def _apply_ilm(client: Client, info: ClusterInfo, settings: Settings, days: int, *, dry_run: bool,
+               out: TextIO) -> int:
+    prefix = settings.index_prefix
     name = policy_name(prefix)
     tpl = template_names(prefix)["audit"]
     after = delete_after_days(days)
@@ -131,7 +133,9 @@ def _apply_ilm(client: Client, info: ClusterInfo, prefix: str, days: int, *, dry
     _say(out, f"{verb} ILM policy {name}: delete phase min_age {after}d (index age from creation; "
               f"every record is kept at least {days} days)")
     if not dry_run:
-        client.json_ok("PUT", f"/_index_template/{urllib.parse.quote(tpl)}", index_template(days, prefix=prefix))
+        body = index_template(days, prefix=prefix, replicas=settings.elasticsearch_replicas,
+                              shards=settings.elasticsearch_shards)
+        client.json_ok("PUT", f"/_index_template/{urllib.parse.quote(tpl)}", body)
     _say(out, f"{verb} index template {tpl} with index.lifecycle.name={name} (new daily indices)")
     targets = ",".join(patterns.values())
     if not dry_run:

@@ -11,23 +11,22 @@ What is asked, and why:
   stream lifecycle is there from Elasticsearch 8.11 (and on serverless).
 * ``GET _plugins/_ism/policies`` — answers only where OpenSearch's Index State Management plugin is.
 
-Requests run with OpenTelemetry instrumentation suppressed, like the shipper's, so the sidecar never
-traces its own traffic.
+Requests go through the sidecar's one cluster client (:class:`sidecar.es.EsClient`: the node pool of
+``SIDECAR_ELASTICSEARCH_URL`` or the Cloud id, TLS and auth settings, OpenTelemetry suppressed).
 """
 
 from __future__ import annotations
 
-import json
-import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import urllib3
-from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
-
 from sidecar._config import Settings
+from sidecar.es import ClientOptions, EsClient, EsUnavailable, Response, redact_url
 
 Mode = Literal["ilm", "ism", "enforcer"]
+
+__all__ = ["Client", "ClusterError", "ClusterInfo", "Response", "detect"]
 
 
 class ClusterError(RuntimeError):
@@ -38,103 +37,40 @@ class ClusterError(RuntimeError):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body) if self.body else None
-        except ValueError:
-            return None
-
-    def text(self, limit: int = 300) -> str:
-        text = " ".join(self.body.decode("utf-8", "replace").split())
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class Client:
-    """Minimal JSON-over-HTTP client for one cluster (urllib3, instrumentation suppressed)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        api_key: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        ca_file: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.url = url.rstrip("/")
-        headers = {"Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"ApiKey {api_key}"
-        elif username is not None:
-            headers.update(urllib3.util.make_headers(basic_auth=f"{username}:{password or ''}"))
-        self._headers = headers
-        pool_kw: dict[str, Any] = {"retries": False}
-        if self.url.startswith("https://"):
-            pool_kw["cert_reqs"] = "CERT_REQUIRED"
-            if ca_file:
-                pool_kw["ca_certs"] = ca_file
-        self._http = urllib3.PoolManager(num_pools=1, maxsize=1, **pool_kw)
-        self._timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+class Client(EsClient):
+    """The cluster client with the retention commands' error rule: no node reachable and HTTP 401
+    raise :class:`ClusterError`; every other status is returned for the caller to judge."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Client:
         if not settings.elasticsearch_url:
             raise ValueError("no SIDECAR_ELASTICSEARCH_URL configured")
-        return cls(
-            settings.elasticsearch_url,
-            api_key=settings.elasticsearch_api_key,
-            username=settings.elasticsearch_username,
-            password=settings.elasticsearch_password,
-            ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None,
-        )
+        return cls(ClientOptions.from_settings(settings))
 
-    def request(self, method: str, path: str, body: Any = None) -> Response:
-        """One exchange; network errors raise :class:`ClusterError`, HTTP statuses are returned."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+    def request(self, method: str, path: str, body: Any = None, *, ndjson: bool = False,
+                timeout: float | None = None, headers: Any = None) -> Response:
         try:
-            with suppress_instrumentation(), suppress_http_instrumentation():
-                resp = self._http.request(
-                    method, self.url + path, body=data, headers=headers, timeout=self._timeout,
-                    redirect=False, retries=False,
-                )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ClusterError(f"{method} {_redact(self.url)}{path}: {type(exc).__name__}: {exc}") from exc
+            resp = super().request(method, path, body, ndjson=ndjson, timeout=timeout, headers=headers)
+        except EsUnavailable as exc:
+            raise ClusterError(f"{method} {self.url}{path}: {exc.reason}") from exc
         if resp.status == 401:
             raise ClusterError(
                 f"{method} {path}: HTTP 401: credentials refused (check SIDECAR_ELASTICSEARCH_API_KEY or "
                 "SIDECAR_ELASTICSEARCH_USERNAME / _PASSWORD)",
                 status=401,
             )
-        return Response(resp.status, resp.data)
+        return resp
 
-    def json_ok(self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201)) -> Any:
+    def json_ok(self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 201)) -> Any:
         """Like :meth:`request` but raises :class:`ClusterError` unless the status is in ``ok``."""
         resp = self.request(method, path, body)
         if resp.status not in ok:
             raise ClusterError(f"{method} {path}: HTTP {resp.status}: {resp.text()}", status=resp.status)
         return resp.json()
 
-    def close(self) -> None:
-        self._http.clear()
-
 
 def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+    return ",".join(redact_url(u) for u in url.split(","))
 
 
 @dataclass(frozen=True, slots=True)

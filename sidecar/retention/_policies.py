@@ -100,9 +100,12 @@ def ilm_policy(retention_days: int, *, prefix: str = DEFAULT_PREFIX) -> dict[str
     }
 
 
-def index_template(retention_days: int, *, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
-    """Body for ``PUT _index_template/{prefix}-audit``: the shipper's audit template plus the ILM policy."""
-    body = audit_template(prefix, retention_policy=policy_name(prefix))
+def index_template(retention_days: int, *, prefix: str = DEFAULT_PREFIX, replicas: int | str = "0-1",
+                   shards: int = 1) -> dict[str, Any]:
+    """Body for ``PUT _index_template/{prefix}-audit``: the shipper's audit template (same replicas and
+    shards as the shipper is configured with) plus the ILM policy."""
+    body = audit_template(prefix, retention_policy=policy_name(prefix), number_of_replicas=replicas,
+                          number_of_shards=shards)
     body["_meta"] = {**body.get("_meta", {}), "retention_days": retention_days}
     return body
 

@@ -8,10 +8,10 @@ only the items that failed. A 413 halves the request. Any other per-item 4xx can
 succeed: the document goes to ``{prefix}-deadletter-YYYY.MM.DD`` with Elasticsearch's reason,
 or to a local JSON-lines file if that fails too.
 
-HTTP goes through urllib3 directly: the bulk body is assembled from the spooled bytes without
-parsing them, the per-item results are read here (the official client's helpers count 409 as
-an error and retry nothing by default), and every request runs with OpenTelemetry
-instrumentation suppressed so the sidecar never traces its own traffic.
+HTTP goes through the one cluster client (:class:`sidecar.es.EsClient`, on ``elastic-transport``):
+a pool of nodes with failover, Cloud id, TLS pinning, gzip, and OpenTelemetry suppressed. The bulk
+body is assembled from the spooled bytes without parsing them and the per-item results are read
+here (the typed client's helpers count 409 as an error and retry nothing by default).
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
-from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
-
 from sidecar._files import open_private, private_dir, write_all
+from sidecar.es import ClientOptions, EsClient, EsUnavailable, Response, scan, split_urls
+from sidecar.es import ScanError as _ScanError
 from sidecar.ship._sink import SinkStopped, SpoolDoc, WriteResult
 from sidecar.ship._templates import (
     anomaly_template,
@@ -74,15 +73,6 @@ class _Item:
     payload: bytes  # action line + source line, both newline-terminated
 
 
-@dataclass(slots=True)
-class _Response:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
 class _Transient(Exception):
     """A failure worth retrying; ``reason`` is short and safe to log."""
 
@@ -98,7 +88,7 @@ class ElasticsearchSink:
 
     def __init__(
         self,
-        url: str,
+        url: str | EsClient,
         *,
         index_prefix: str = "llm-audit",
         api_key: str | None = None,
@@ -112,14 +102,26 @@ class ElasticsearchSink:
         max_retries: int | None = None,
         timeout: float = 30.0,
         deadletter_dir: pathlib.Path | None = None,
-        number_of_replicas: int = 0,
+        number_of_replicas: int | str = "0-1",
+        number_of_shards: int = 1,
         retention_policy: str | None = None,
+        tls_fingerprint: str | None = None,
+        gzip: bool = False,
     ) -> None:
+        """``url``: one node URL, several comma-separated, or a ready :class:`EsClient` (whose
+        connection settings then win over the ones here). ``number_of_replicas``: a count, or an
+        ``index.auto_expand_replicas`` range such as ``"0-1"``."""
         if index_prefix != index_prefix.lower() or not index_prefix or index_prefix.startswith(("_", "-", "+")):
             raise ValueError(f"invalid index prefix {index_prefix!r}: lowercase, not starting with _ - +")
         if batch_max_bytes <= 0 or backoff_initial <= 0 or backoff_max < backoff_initial or timeout <= 0:
             raise ValueError("batch_max_bytes, backoff_initial, timeout must be > 0 and backoff_max >= backoff_initial")
-        self.url = url.rstrip("/")
+        if isinstance(url, EsClient):
+            self._client = url
+        else:
+            self._client = EsClient(ClientOptions(
+                urls=tuple(split_urls(url)), api_key=api_key, username=username, password=password,
+                ca_file=ca_file, fingerprint=tls_fingerprint, verify_tls=verify_tls, gzip=gzip, timeout=timeout))
+        self.url = self._client.url
         self.index_prefix = index_prefix
         self.batch_max_bytes = batch_max_bytes
         self.backoff_initial = backoff_initial
@@ -128,6 +130,7 @@ class ElasticsearchSink:
         self.timeout = timeout
         self.deadletter_dir = deadletter_dir
         self.number_of_replicas = number_of_replicas
+        self.number_of_shards = number_of_shards
         self.retention_policy = retention_policy
         self.template_names = template_names(index_prefix)
 
@@ -143,21 +146,6 @@ class ElasticsearchSink:
         self.last_bulk_seconds = 0.0
         self.last_error: str | None = None
 
-        headers: dict[str, str] = {"Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"ApiKey {api_key}"
-        elif username is not None:
-            headers.update(urllib3.util.make_headers(basic_auth=f"{username}:{password or ''}"))
-        self._headers = headers
-        pool_kw: dict[str, Any] = {"maxsize": 2, "block": False, "retries": False}
-        if self.url.startswith("https://"):
-            pool_kw["cert_reqs"] = "CERT_REQUIRED" if verify_tls else "CERT_NONE"
-            if ca_file:
-                pool_kw["ca_certs"] = ca_file
-            if not verify_tls:
-                pool_kw["assert_hostname"] = False
-        self._http = urllib3.PoolManager(num_pools=2, **pool_kw)
-        self._timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
         self._rng = random.Random()
         self._failures = 0  # consecutive failed attempts, drives the backoff
         self._templates_installed = False
@@ -166,22 +154,19 @@ class ElasticsearchSink:
 
     # ------------------------------------------------------------------ HTTP
 
+    @property
+    def client(self) -> EsClient:
+        """The cluster client (shared with the readers of ``sidecar run``)."""
+        return self._client
+
     def _request(
         self, method: str, path: str, body: bytes | None = None, *, ndjson: bool = False, timeout: float | None = None
-    ) -> _Response:
-        """One HTTP exchange, instrumentation suppressed. Network errors raise :class:`_Transient`."""
-        headers = dict(self._headers)
-        if body is not None:
-            headers["Content-Type"] = "application/x-ndjson" if ndjson else "application/json"
-        tmo = self._timeout if timeout is None else urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+    ) -> Response:
+        """One HTTP exchange through the client. No node reachable raises :class:`_Transient`."""
         try:
-            with suppress_instrumentation(), suppress_http_instrumentation():
-                resp = self._http.request(
-                    method, self.url + path, body=body, headers=headers, timeout=tmo, redirect=False, retries=False
-                )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _Transient(f"{type(exc).__name__}: {_short(str(exc))}") from exc
-        return _Response(resp.status, resp.data)
+            return self._client.request(method, path, body, ndjson=ndjson, timeout=timeout)
+        except EsUnavailable as exc:
+            raise _Transient(exc.reason) from exc
 
     def _put_json(self, path: str, doc: dict[str, Any]) -> None:
         resp = self._request("PUT", path, json.dumps(doc).encode())
@@ -200,6 +185,7 @@ class ElasticsearchSink:
                     self.index_prefix,
                     retention_policy=self.retention_policy,
                     number_of_replicas=self.number_of_replicas,
+                    number_of_shards=self.number_of_shards,
                 ),
             )
             self._put_json(
@@ -228,7 +214,7 @@ class ElasticsearchSink:
         return resp.status == 200
 
     def close(self) -> None:
-        self._http.clear()
+        self._client.close()
 
     def write(self, docs: list[SpoolDoc], stop: threading.Event) -> WriteResult:
         result = WriteResult()
@@ -255,30 +241,15 @@ class ElasticsearchSink:
                         queue.appendleft(part)
         return result
 
-    def scan(self, pattern: str, sort: list[str], page: int = 5000, query: dict[str, Any] | None = None,
-             order: list[dict[str, str]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(``_id``, ``_source``) of the documents in ``pattern`` matching ``query`` (default: all), paged
-        with ``search_after`` (``order``: explicit sort clauses instead of ascending ``sort`` fields; with
-        ``page=1`` only the first hit matters)."""
-        after: list[Any] | None = None
-        while True:
-            body: dict[str, Any] = {"size": page, "sort": order or [{f: "asc"} for f in sort],
-                                    "query": query or {"match_all": {}}}
-            if after is not None:
-                body["search_after"] = after
-            path = f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true"
-            try:
-                resp = self._request("POST", path, json.dumps(body).encode(), timeout=120.0)
-            except _Transient as exc:
-                raise ElasticsearchError(f"search failed: {exc.reason}") from exc
-            if resp.status != 200:
-                raise ElasticsearchError(f"search {pattern}: HTTP {resp.status}: {_short(resp.body.decode())}")
-            hits = resp.json().get("hits", {}).get("hits", [])
-            for h in hits:
-                yield h["_id"], h["_source"]
-            if len(hits) < page:
-                return
-            after = hits[-1]["sort"]
+    def scan(self, pattern: str, sort: list[str], page: int = 1000, query: dict[str, Any] | None = None,
+             source: Any = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(``_id``, ``_source``) of the documents in ``pattern`` matching ``query`` (default: all), in a
+        point in time paged with ``search_after`` (see :func:`sidecar.es.scan`); ``source`` filters
+        ``_source``. ``sort`` must end in a field unique per document."""
+        try:
+            yield from scan(self._client, pattern, sort, query=query, source=source, page=page)
+        except _ScanError as exc:
+            raise ElasticsearchError(str(exc)) from exc
 
     def write_digest(self, doc: dict[str, Any]) -> None:
         """Store a signed segment digest in ``{prefix}-digests-YYYY.MM.DD``; a 409 means it is already there."""
@@ -288,10 +259,17 @@ class ElasticsearchSink:
         """The newest digest of a sidecar chain (after a refresh, so one just written is seen)."""
         pattern = f"{self.index_prefix}-digests-*"
         self._refresh(pattern)
-        query = {"term": {"sidecar.chain.id": chain_id}}
-        for _, doc in self.scan(pattern, [], page=1, query=query, order=[{"sidecar.digest.seq": "desc"}]):
-            return doc
-        return None
+        body = {"size": 1, "query": {"term": {"sidecar.chain.id": chain_id}},
+                "sort": [{"sidecar.digest.seq": {"order": "desc", "unmapped_type": "long"}}]}
+        path = f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true"
+        try:
+            resp = self._request("POST", path, json.dumps(body).encode())
+        except _Transient as exc:
+            raise ElasticsearchError(f"search of {pattern} failed: {exc.reason}") from exc
+        if resp.status != 200:
+            raise ElasticsearchError(f"search {pattern}: HTTP {resp.status}: {_short(resp.body.decode())}")
+        hits = resp.json().get("hits", {}).get("hits", [])
+        return dict(hits[0]["_source"]) if hits else None
 
     def _refresh(self, pattern: str) -> None:
         try:
@@ -302,7 +280,7 @@ class ElasticsearchSink:
     def heads(self) -> list[dict[str, Any]]:
         """The newest digest of every sidecar chain (what `sidecar audit anchor` exports)."""
         newest: dict[str, dict[str, Any]] = {}
-        for _, doc in self.scan(f"{self.index_prefix}-digests-*", ["sidecar.digest.seq"]):
+        for _, doc in self.scan(f"{self.index_prefix}-digests-*", ["sidecar.digest.seq", "sidecar.digest.id"]):
             newest[str(doc.get("sidecar.chain.id"))] = doc
         return list(newest.values())
 

@@ -88,20 +88,40 @@ def audit_mappings() -> dict[str, Any]:
     }
 
 
+Replicas = int | str
+DEFAULT_REPLICAS = "0-1"
+
+
+def replica_settings(replicas: Replicas) -> dict[str, Any]:
+    """``3`` or ``"3"``: a fixed ``index.number_of_replicas``; a range such as ``"0-1"`` or ``"1-all"``:
+    ``index.auto_expand_replicas``, which the cluster adjusts to its data nodes (0-1: no replica on a
+    single node, so it stays green; one as soon as a second node joins, so losing a node loses nothing)."""
+    text = str(replicas).strip()
+    if text.isdigit():
+        return {"index.number_of_replicas": int(text)}
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and (high.isdigit() or high == "all")):
+        raise ValueError(f"replicas {replicas!r}: a number or a range like 0-1 or 1-all")
+    return {"index.auto_expand_replicas": text}
+
+
 def audit_template(
     prefix: str,
     *,
     retention_policy: str | None = None,
-    number_of_replicas: int = 0,
+    number_of_replicas: Replicas = DEFAULT_REPLICAS,
     number_of_shards: int = 1,
 ) -> dict[str, Any]:
     """Index template for the daily audit indices ``{prefix}-YYYY.MM.DD``.
 
-    ``retention_policy`` names an ILM policy to attach (``index.lifecycle.name``).
+    ``retention_policy`` names an ILM policy to attach (``index.lifecycle.name``);
+    ``number_of_replicas``: see :func:`replica_settings`.
     """
+    if number_of_shards < 1:
+        raise ValueError("number_of_shards must be at least 1")
     settings: dict[str, Any] = {
         "index.number_of_shards": number_of_shards,
-        "index.number_of_replicas": number_of_replicas,
+        **replica_settings(number_of_replicas),
         "index.codec": "best_compression",
     }
     if retention_policy:
@@ -114,7 +134,7 @@ def audit_template(
     }
 
 
-def deadletter_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+def deadletter_template(prefix: str, *, number_of_replicas: Replicas = DEFAULT_REPLICAS) -> dict[str, Any]:
     """Index template for ``{prefix}-deadletter-YYYY.MM.DD``.
 
     ``sidecar.original`` keeps the rejected document as a string in ``_source`` only: it is
@@ -136,7 +156,7 @@ def deadletter_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str
     return _side_template(prefix, "deadletter", flat, number_of_replicas)
 
 
-def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+def anomaly_template(prefix: str, *, number_of_replicas: Replicas = DEFAULT_REPLICAS) -> dict[str, Any]:
     """Index template for ``{prefix}-anomalies-YYYY.MM.DD`` (written by the anomaly detector)."""
     flat: dict[str, dict[str, Any]] = {
         "@timestamp": {"type": "date"},
@@ -159,7 +179,7 @@ def anomaly_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, A
     return _side_template(prefix, "anomalies", flat, number_of_replicas)
 
 
-def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, Any]:
+def digest_template(prefix: str, *, number_of_replicas: Replicas = DEFAULT_REPLICAS) -> dict[str, Any]:
     """Index template for ``{prefix}-digests-YYYY.MM.DD``: signed segment digests (tamper evidence)."""
     keyword = {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
     flat: dict[str, dict[str, Any]] = {
@@ -174,7 +194,7 @@ def digest_template(prefix: str, *, number_of_replicas: int = 0) -> dict[str, An
     return _side_template(prefix, "digests", flat, number_of_replicas)
 
 
-def _side_template(prefix: str, role: str, flat: dict[str, dict[str, Any]], number_of_replicas: int,
+def _side_template(prefix: str, role: str, flat: dict[str, dict[str, Any]], number_of_replicas: Replicas,
                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template of a side index family ``{prefix}-{role}-YYYY.MM.DD`` (dead letters, anomalies, digests)."""
     return {
@@ -182,7 +202,8 @@ def _side_template(prefix: str, role: str, flat: dict[str, dict[str, Any]], numb
         "priority": TEMPLATE_PRIORITY,
         "_meta": {"managed_by": MANAGED_BY, "role": role, **(meta or {})},
         "template": {
-            "settings": {"index.number_of_shards": 1, "index.number_of_replicas": number_of_replicas},
+            # Side indices are small: one shard, replicated like the audit indices.
+            "settings": {"index.number_of_shards": 1, **replica_settings(number_of_replicas)},
             "mappings": {"dynamic": False, "properties": nest(flat)},
         },
     }

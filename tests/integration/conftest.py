@@ -73,6 +73,48 @@ def elasticsearch_url() -> str:
     return url
 
 
+def _start_server(script: Path, args: list[str], what: str, log: Path) -> str:
+    """Run ``script up ...``; its last stdout line is the URL (or URLs). Fails the test (never skips)
+    with the server's log tail when it cannot start."""
+    try:
+        proc = subprocess.run(["bash", str(script), "up", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=900, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"could not run {script.name} up: {exc}", pytrace=False)
+    lines = proc.stdout.strip().splitlines()
+    value = lines[-1].strip() if lines else ""
+    if proc.returncode != 0 or not value.startswith("http://"):
+        try:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+        except OSError:
+            tail = "(no log)"
+        pytest.fail(f"{what} did not start (exit {proc.returncode}).\n--- stderr ---\n{proc.stderr[-6000:]}\n"
+                    f"--- log tail ---\n{tail}", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def es_cluster_urls() -> list[str]:
+    """The node URLs of a real 3-node Elasticsearch cluster (``elasticsearch.sh up --nodes 3``, or the
+    comma-separated ``SIDECAR_TEST_ES_CLUSTER_URLS``). Left running at the end (``make test`` stops it)."""
+    env_urls = os.environ.get("SIDECAR_TEST_ES_CLUSTER_URLS")
+    value = env_urls or _start_server(ES_SCRIPT, ["--nodes", "3"], "the 3-node Elasticsearch cluster",
+                                      REPO / ".es" / "cluster" / "node1" / "logs" / "sidecar-test-cluster.log")
+    urls = [u.strip().rstrip("/") for u in value.split(",") if u.strip()]
+    assert len(urls) == 3, f"expected three node URLs, got {value!r}"
+    return urls
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """A real single-node OpenSearch (``opensearch.sh up``, or ``SIDECAR_TEST_OS_URL``)."""
+    env_url = os.environ.get("SIDECAR_TEST_OS_URL")
+    if env_url:
+        return env_url.rstrip("/")
+    return _start_server(REPO / "scripts" / "opensearch.sh", [], "OpenSearch",
+                         REPO / ".os" / "logs" / "sidecar-test-os.log")
+
+
 class ES:
     """Minimal REST helper for assertions (plain urllib3, no client library)."""
 
@@ -335,6 +377,30 @@ def docs_factory() -> Any:
 @pytest.fixture
 def fault_proxy(elasticsearch_url: str) -> Iterator[FaultProxy]:
     proxy = FaultProxy(elasticsearch_url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+@pytest.fixture(scope="session")
+def opensearch(opensearch_url: str) -> ES:
+    """The REST helper, on OpenSearch."""
+    return ES(opensearch_url)
+
+
+@pytest.fixture
+def os_prefix(opensearch: ES) -> Iterator[str]:
+    """A unique index prefix on OpenSearch; its indices and templates are deleted afterwards."""
+    prefix = f"o{uuid.uuid4().hex[:10]}"
+    yield prefix
+    opensearch.cleanup(prefix)
+
+
+@pytest.fixture
+def os_fault_proxy(opensearch_url: str) -> Iterator[FaultProxy]:
+    """The fault proxy in front of OpenSearch."""
+    proxy = FaultProxy(opensearch_url)
     try:
         yield proxy
     finally:

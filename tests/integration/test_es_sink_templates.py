@@ -52,7 +52,9 @@ def test_open_installs_templates_derived_from_the_schema(
     mappings = tpl["template"]["mappings"]
     assert mappings["dynamic"] in (False, "false")
     _assert_schema_mapping(mappings["properties"])
-    assert tpl["template"]["settings"]["index"]["number_of_replicas"] == "0"
+    # Default replicas follow the cluster's size: none on one node (green), one from two nodes on.
+    assert tpl["template"]["settings"]["index"]["auto_expand_replicas"] == "0-1"
+    assert "number_of_replicas" not in tpl["template"]["settings"]["index"]
 
     # The index created by the first write really has that mapping; unknown fields are kept
     # in _source but not mapped; redaction counts become longs.
