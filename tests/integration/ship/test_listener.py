@@ -124,7 +124,8 @@ def test_slow_header_client_is_cut_off(tmp_path: pathlib.Path) -> None:
     from sidecar.daemon._http import _Handler
 
     handler = type("H", (_Handler,), {"registry": CollectorRegistry()})
-    server = BoundedHTTPServer(("127.0.0.1", 0), handler, max_connections=2, header_timeout=1.0, idle_timeout=5.0)
+    server = BoundedHTTPServer(("127.0.0.1", 0), handler, max_connections=2, header_timeout=1.0, idle_timeout=5.0,
+                               max_waiting=4)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         s = socket.create_connection(server.server_address[:2])
@@ -144,11 +145,41 @@ def test_slow_header_client_is_cut_off(tmp_path: pathlib.Path) -> None:
                 closed_at = time.monotonic() - start
                 break
         assert closed_at is not None and server.timed_out >= 1
-        # More clients than workers plus queue: the rest are shed, never a thread each.
+        # More silent clients than the waiting room holds: the oldest are shed, never a thread each.
         extra = [socket.create_connection(server.server_address[:2]) for _ in range(20)]
         wait_until(lambda: server.shed >= 10, timeout=10)
         for c in extra:
             c.close()
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_probe_gets_in_during_an_idle_flood() -> None:
+    """Silent sockets wait without a worker, and a full waiting room sheds its oldest one: a health probe
+    arriving after a flood that fills every worker, the queue and the waiting room is answered at once."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from sidecar.daemon import BoundedHTTPServer
+    from sidecar.daemon._http import _Handler
+
+    handler = type("H", (_Handler,), {"registry": CollectorRegistry()})
+    server = BoundedHTTPServer(("127.0.0.1", 0), handler, max_connections=2, header_timeout=60.0,
+                               idle_timeout=60.0, max_waiting=8)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    flood = []
+    try:
+        host, port = server.server_address[:2]
+        flood = [socket.create_connection((host, port)) for _ in range(40)]
+        wait_until(lambda: server.shed >= 40 - 8, timeout=10)
+        started = time.monotonic()
+        assert get(f"http://{host}:{port}/healthz") == 200
+        assert time.monotonic() - started < 5, "the probe waited for the flood's deadlines"
+        assert server.timed_out == 0
+    finally:
+        for c in flood:
+            c.close()
         server.shutdown()
         server.server_close()
