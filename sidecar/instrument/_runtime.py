@@ -11,10 +11,11 @@ from typing import Any
 
 from sidecar._config import Settings
 from sidecar._context import current_user
-from sidecar._pipeline import RecordBuilder, header
+from sidecar._pipeline import FIELD_WITHHELD, RecordBuilder, encode, header
 from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
 from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, load_or_create_key, parse_rules
+from sidecar.redact._bound import cut_kept
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics, apply_to_span, span_name
 
@@ -113,7 +114,8 @@ class Runtime:
         self.writer.submit(cap)
 
     def name_failed_span(self, cap: CallCapture) -> None:
-        """On a transport failure the instrumentor ends the span itself; name it now (error path only)."""
+        """On a transport failure the instrumentor ends the span itself; name it now (error path only),
+        from redacted values, and redact what the instrumentor set on it."""
         if cap.span is None or not cap.span.is_recording():
             return
         model = cap.endpoint.path_model
@@ -122,8 +124,10 @@ class Runtime:
                 body = json.loads(cap.request_body)
                 if isinstance(body, dict) and isinstance(body.get("model"), str):
                     model = body["model"]
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
+        if model:
+            model = self.builder._redact_field(model, 256, {})
         doc = {"gen_ai.operation.name": cap.endpoint.operation, "gen_ai.request.model": model}
         cap.span.update_name(span_name(doc))
         cap.span.set_attribute("gen_ai.provider.name", cap.endpoint.provider)
@@ -131,6 +135,38 @@ class Runtime:
             cap.span.set_attribute("gen_ai.operation.name", cap.endpoint.operation)
         if model:
             cap.span.set_attribute("gen_ai.request.model", model)
+        self.redact_span(cap.span)
+
+    def redact_span(self, span: Any) -> None:
+        """Every string attribute on the span that the record did not set (the HTTP instrumentation's
+        ``url.full``, ``http.url``, ``url.path``, ``url.query``, ``http.target`` ...) through the redactor."""
+        attrs = getattr(span, "attributes", None)
+        if not attrs:
+            return
+        updates: dict[str, Any] = {}
+        for key, value in attrs.items():
+            if key == "sidecar.record.id":
+                continue  # made here
+            if isinstance(value, str):
+                new: Any = self._span_value(key, value)
+            elif isinstance(value, tuple | list) and any(isinstance(v, str) for v in value):
+                new = tuple(self._span_value(key, v) if isinstance(v, str) else v for v in value)
+            else:
+                continue
+            if new != value:
+                updates[key] = new
+        if updates:
+            span.set_attributes(updates)
+
+    def _span_value(self, key: str, value: str) -> str:
+        if "url" in key or key in ("http.target", "url.query"):
+            try:
+                if key == "url.query":
+                    return cut_kept(self.redactor.redact_url("?" + value)[0][1:], 2048)
+                return cut_kept(self.redactor.redact_url(value)[0], 2048)
+            except Exception:
+                return FIELD_WITHHELD
+        return self.builder._redact_field(value, 1024, {})
 
     # -- writer thread ---------------------------------------------------------------
 
@@ -144,15 +180,22 @@ class Runtime:
         if cap.span is not None and cap.span_owned:
             end_ns = cap.start_ns + int(doc.get("event.duration") or 0)
             try:
-                apply_to_span(cap.span, doc, end_time_ns=end_ns)
+                if cap.span.is_recording():
+                    apply_to_span(cap.span, doc, end_time_ns=None)
+                    self.redact_span(cap.span)
             except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()
-        self.metrics.observe_call(doc)
+            finally:
+                cap.span.end(end_time=end_ns)
+        try:
+            self.metrics.observe_call(doc)
+        except Exception:
+            self.metrics.internal_errors.labels("pipeline").inc()
         failures = self.builder.redaction_failures
         if failures != self._redaction_failures_seen:
             self.metrics.redaction_failures.inc(failures - self._redaction_failures_seen)
             self._redaction_failures_seen = failures
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return encode(doc)
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self.writer.flush(timeout)

@@ -7,6 +7,7 @@ exception (the caller still guards them). Field names are AuditRecord attribute 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -207,16 +208,30 @@ def parse_response(api_format: str, body: Any) -> Fields:
 # ---------------------------------------------------------------- streams
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def iter_lines(text: str) -> list[str]:
+    """Lines as the SSE and NDJSON specifications end them: CRLF, CR or LF, nothing else
+    (``str.splitlines`` also splits on U+2028, U+0085, form feeds ... inside a JSON string)."""
+    return _LINE_END.split(text)
+
+
 def iter_sse_data(text: str) -> Iterator[str]:
-    """The ``data:`` payloads of a server-sent-event stream (multi-line data joined)."""
+    """The ``data`` payloads of a server-sent-event stream (multi-line data joined with LF).
+
+    As the specification reads a line: ``data:value`` or ``data: value`` (one leading space
+    removed, no more), ``data`` alone is an empty value, other fields and comments are skipped."""
     data: list[str] = []
-    for line in text.splitlines():
+    for line in _LINE_END.split(text):
         if not line:
             if data:
                 yield "\n".join(data)
                 data = []
         elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+            data.append(line[6:] if line[5:6] == " " else line[5:])
+        elif line == "data":
+            data.append("")
     if data:
         yield "\n".join(data)
 
