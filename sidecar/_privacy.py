@@ -33,6 +33,7 @@ SAFE: dict[str, str] = {
     "sidecar.transport.phase": "one of a fixed list",
     "sidecar.stream.outcome": "one of a fixed list",
     "sidecar.content.note": "notes made here from a fixed vocabulary",
+    "sidecar.redaction.counts": "rule names (a fixed set) and numbers",
     "sidecar.chain.prev": "a hash",
     "sidecar.chain.hash": "a hash",
 }

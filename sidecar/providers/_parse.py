@@ -35,6 +35,10 @@ def _stops(v: Any) -> list[str] | None:
     return None
 
 
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
 def _d(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
@@ -138,7 +142,7 @@ def _gemini_usage(f: Fields, usage: Any) -> None:
 
 
 def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
-    for cand in obj.get("candidates") or ():
+    for cand in _list(obj.get("candidates")):
         for part in _d(_d(cand).get("content")).get("parts") or ():
             t = _d(part).get("text")
             if isinstance(t, str):
@@ -149,7 +153,7 @@ def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
 
 
 def _gemini_finish(obj: dict[str, Any]) -> list[str]:
-    return [c["finishReason"] for c in obj.get("candidates") or () if isinstance(c, dict)
+    return [c["finishReason"] for c in _list(obj.get("candidates")) if isinstance(c, dict)
             and isinstance(c.get("finishReason"), str)]
 
 
@@ -179,7 +183,7 @@ def parse_response(api_format: str, body: Any) -> Fields:
     if api_format == "openai":
         _set(f, "response_id", _str(body.get("id")))
         _set(f, "response_model", _str(body.get("model")))
-        reasons = [c.get("finish_reason") for c in body.get("choices") or () if isinstance(c, dict)]
+        reasons = [c.get("finish_reason") for c in _list(body.get("choices")) if isinstance(c, dict)]
         reasons = [r for r in reasons if isinstance(r, str)]
         if not reasons and isinstance(body.get("status"), str) and body.get("object") == "response":
             reasons = [body["status"]]
@@ -306,7 +310,7 @@ class StreamSummary:
             return
         _set(f, "response_id", _str(obj.get("id")))
         _set(f, "response_model", _str(obj.get("model")))
-        for choice in obj.get("choices") or ():
+        for choice in _list(obj.get("choices")):
             c = _d(choice)
             self._add_text(_d(c.get("delta")).get("content"))
             self._add_text(c.get("text"))
