@@ -143,7 +143,7 @@ def _gemini_usage(f: Fields, usage: Any) -> None:
 
 def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
     for cand in _list(obj.get("candidates")):
-        for part in _d(_d(cand).get("content")).get("parts") or ():
+        for part in _list(_d(_d(cand).get("content")).get("parts")):
             t = _d(part).get("text")
             if isinstance(t, str):
                 yield t

@@ -81,12 +81,29 @@ def _card_prefix_ok(digits: str) -> bool:
     return digits.startswith("1800")
 
 
-def card_ok(value: str) -> bool:
-    """Payment card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit."""
-    digits = _only_digits(value)
+def _one_card_ok(digits: str) -> bool:
     if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
         return False
     return _card_prefix_ok(digits) and luhn_ok(digits)
+
+
+def card_ok(value: str) -> bool:
+    """Payment card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit.
+
+    The pattern takes as many digit groups as it can, so a card next to another group of digits
+    (``2 4111 1111 1111 1111 0``) is also looked for among the groups: the mask then covers the
+    extra groups too, which over-masks a little rather than miss a card."""
+    digits = _only_digits(value)
+    if _one_card_ok(digits):
+        return True
+    groups = [g for g in re.split(r"[ -]", value) if g]
+    if len(groups) < 2:
+        return False
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups) + 1):
+            if (i, j) != (0, len(groups)) and _one_card_ok("".join(groups[i:j])):
+                return True
+    return False
 
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -343,7 +360,8 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     ),
     Rule(
         "EMAIL",
-        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}"
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
+        r"(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"  # an IDN top-level domain in its ASCII (punycode) form
         r"(?![A-Za-z0-9-])",
         literals=("@",),
     ),
