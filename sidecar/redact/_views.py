@@ -128,6 +128,7 @@ def _compat_view(text: str) -> View | None:
     return _rewrite(text, present, lambda m: [one.get(ord(m.group()), multi.get(ord(m.group()), m.group()))])
 
 
+_DECODE_LEVELS = 4
 _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _FORM = re.compile(r"[^\s=&]{1,256}=[^\s&]{0,65536}(?:&[^\s=&]{1,256}=?[^\s&]{0,65536}){0,4096}")
 
@@ -168,17 +169,24 @@ class _Composed(View):
 
 
 def views(text: str) -> Iterator[View]:
-    """The normalised views of ``text`` that differ from it (none for plain ASCII text)."""
-    first: list[View] = []
-    if not text.isascii():
-        compat = _compat_view(text)
-        if compat is not None:
-            first.append(compat)
-    base = first[0] if first else None
-    percent = _percent_view(base.text if base is not None else text)
-    if percent is not None:
-        first.append(_Composed(base, percent) if base is not None else percent)
-        again = _percent_view(percent.text)  # encoded twice (%2540)
-        if again is not None:
-            first.append(_Composed(first[-1], again))
-    yield from first
+    """The normalised views of ``text`` that differ from it (none for plain ASCII text without '%').
+
+    Compatibility forms are folded and percent-encoding decoded in turn until nothing changes
+    (at most ``_DECODE_LEVELS`` rounds: ``%EF%BC%94`` is a full-width digit, ``%2540`` an encoded
+    ``%40``); each intermediate view is scanned too."""
+    current: View | None = None
+    subject = text
+    for _ in range(_DECODE_LEVELS):
+        changed = False
+        for make in (_compat_view, _percent_view):
+            if make is _compat_view and subject.isascii():
+                continue
+            view = make(subject)
+            if view is None or view.text == subject:
+                continue
+            current = view if current is None else _Composed(current, view)
+            subject = view.text
+            changed = True
+            yield current
+        if not changed:
+            return
