@@ -158,6 +158,13 @@ class Runtime:
         if updates:
             span.set_attributes(updates)
 
+    def redact_message(self, text: str, limit: int) -> str:
+        """An exception message or traceback: URLs' secret parameters and the content rules, then cut."""
+        try:
+            return cut_kept(self.redactor.redact_url(text)[0], limit)
+        except Exception:
+            return FIELD_WITHHELD
+
     def _span_value(self, key: str, value: str) -> str:
         if "url" in key or key in ("http.target", "url.query"):
             try:

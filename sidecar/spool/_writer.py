@@ -185,9 +185,9 @@ class SpoolWriter:
                 if batch:
                     self._write_batch(batch)
                 self._timers()
-            except Exception:  # the writer thread must survive anything
+            except Exception as exc:  # the writer thread must survive anything
                 self._metrics.internal_errors.labels("spool").inc()
-                self._warn("crash", "spool writer error", exc_info=True)
+                self._warn("crash", f"spool writer error ({type(exc).__name__})")
             finally:
                 with self._cond:
                     self._busy = False
