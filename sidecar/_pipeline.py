@@ -88,7 +88,7 @@ class RecordBuilder:
         _add(counts, summary)
         return out, cut or len(text) > limit
 
-    def _redact_field(self, value: str, bound: int, counts: dict[str, int]) -> str:
+    def redact_field(self, value: str, bound: int, counts: dict[str, int]) -> str:
         """One short field through the redactor, cut to ``bound`` after redaction. Fails closed."""
         cached = self._short.get(value) if len(value) <= _SHORT else None
         if cached is None:
@@ -113,9 +113,9 @@ class RecordBuilder:
                 continue
             bound = REDACTED.get(key, DEFAULT_BOUND)
             if isinstance(value, str):
-                doc[key] = self._redact_field(value, bound, counts)
+                doc[key] = self.redact_field(value, bound, counts)
             elif isinstance(value, list):
-                doc[key] = [self._redact_field(v, bound, counts) if isinstance(v, str) else v for v in value]
+                doc[key] = [self.redact_field(v, bound, counts) if isinstance(v, str) else v for v in value]
 
     # -- the record ----------------------------------------------------------------
 

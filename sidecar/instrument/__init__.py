@@ -11,13 +11,14 @@ loads them too) it is re-applied on top of ours, and restored as it was on ``uni
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
@@ -211,14 +212,12 @@ _EXIT_FLUSH_S = 5.0
 _real_exit = os._exit
 
 
-def _exit_after_flush(code: int) -> None:  # the signature of os._exit
+def _exit_after_flush(status: int) -> NoReturn:  # the signature of os._exit
     runtime = _state.runtime
     if runtime is not None:
-        try:
+        with contextlib.suppress(BaseException):  # exiting regardless
             runtime.writer.close(_EXIT_FLUSH_S)  # writes what is queued and seals the segment
-        except BaseException:  # exiting regardless
-            pass
-    _real_exit(code)
+    _real_exit(status)
 
 
 def _wrap_exit() -> None:

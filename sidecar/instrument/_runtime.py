@@ -127,7 +127,7 @@ class Runtime:
             except (ValueError, RecursionError):
                 pass
         if model:
-            model = self.builder._redact_field(model, 256, {})
+            model = self.builder.redact_field(model, 256, {})
         doc = {"gen_ai.operation.name": cap.endpoint.operation, "gen_ai.request.model": model}
         cap.span.update_name(span_name(doc))
         cap.span.set_attribute("gen_ai.provider.name", cap.endpoint.provider)
@@ -173,7 +173,7 @@ class Runtime:
                 return cut_kept(self.redactor.redact_url(value)[0], 2048)
             except Exception:
                 return FIELD_WITHHELD
-        return self.builder._redact_field(value, 1024, {})
+        return self.builder.redact_field(value, 1024, {})
 
     # -- writer thread ---------------------------------------------------------------
 

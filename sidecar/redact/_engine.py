@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote
 
-from ._errors import RedactionError
 from ._bound import MARGIN, cut_kept, window_end
+from ._errors import RedactionError
 from ._rules import BUILTIN_RULES, CASELESS_RULES, IP_RULES, NUMERIC_RULES, UNICODE_RULES, VALIDATORS, Rule
 from ._views import compat_fold, views
 from ._windows import NumericView, numeric_view
@@ -415,7 +415,9 @@ class Redactor:
         for priority, prepared in enumerate(self._rules):
             kind = (prepared.numeric, prepared.user, prepared.caseless, prepared.unicode, prepared.literals)
             groups.setdefault(kind, []).append((priority, prepared))
-        self._text_groups = tuple((lits, c, tuple(m)) for (num, _, c, u, lits), m in groups.items() if not num and not u)
+        self._text_groups = tuple(
+            (lits, c, tuple(m)) for (num, _, c, u, lits), m in groups.items() if not num and not u
+        )
         # rules that can only match non-ASCII text (internationalised e-mail addresses)
         self._unicode_groups = tuple((lits, c, tuple(m)) for (num, _, c, u, lits), m in groups.items() if u)
         self._number_groups = tuple((lits, tuple(m)) for (num, _, _, _, lits), m in groups.items() if num)

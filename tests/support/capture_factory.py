@@ -23,7 +23,7 @@ def capture(url: str = "https://api.openai.com/v1/chat/completions", *, body: by
             response: bytes | None = b"{}", status: int | None = 200, content_type: str = "application/json",
             headers: list[tuple[str, str]] | None = None, cap_bytes: int = 10 * 1024 * 1024,
             response_headers: list[tuple[str, str]] | None = None) -> CallCapture:
-    scheme, rest = url.split("://", 1)
+    rest = url.split("://", 1)[1]
     hostport, _, path_query = rest.partition("/")
     host, _, port = hostport.partition(":")
     path = "/" + path_query.split("?", 1)[0]

@@ -17,10 +17,10 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-import httpx  # noqa: E402
-from model_server import serve  # noqa: E402
+import httpx
+from model_server import serve
 
-import sidecar  # noqa: E402
+import sidecar
 
 
 def spooled(directory: pathlib.Path) -> int:
