@@ -161,7 +161,10 @@ def find_credential(cap: CallCapture) -> tuple[str | None, str | None]:
             if name == "authorization" and len(parts) == 2:
                 v = parts[1]
             return v.strip(), "header"
-    query = urlsplit(cap.url).query
+    try:
+        query = urlsplit(cap.url).query
+    except ValueError:  # an odd URL (an unclosed IPv6 bracket): no key to find in it
+        return None, None
     if query:
         for k, v in parse_qsl(query, keep_blank_values=False):
             if k.lower() in _KEY_PARAMS and v:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from sidecar._bodies import (
     HOST,
@@ -49,6 +49,7 @@ FIELD_WITHHELD = "[withheld: redaction failed]"
 # Text past the content cap that a stream summary keeps: the cut is made after redaction.
 _REDACT_MARGIN = 2048
 _ERROR_MESSAGE_CHARS = 4096
+_URL_CHARS = 8192
 _SHORT = 256  # strings this short are remembered with their redaction (models, paths recur)
 _SHORT_CACHE = 2048
 _SCHEMES = ("http", "https")
@@ -132,6 +133,7 @@ class RecordBuilder:
         counts: dict[str, int] = {}
         try:
             url, url_counts = self.redactor.redact_url(cap.url)
+            url = cut_kept(url, _URL_CHARS)
             _add(counts, url_counts)
         except Exception:
             url = None
@@ -146,7 +148,7 @@ class RecordBuilder:
         ep = cap.endpoint
         error_type = _error_type(cap)
         duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
-        scheme = urlsplit(cap.url).scheme.lower()
+        scheme = cap.url.split("://", 1)[0].lower() if "://" in cap.url else ""
         return dict(
             event_id=f"{self.producer_id}-{seq}", timestamp=iso_utc(cap.start_ns), event_duration=duration_ns,
             event_outcome="failure" if error_type else "success", producer_id=self.producer_id, sequence=seq,
@@ -249,6 +251,7 @@ class RecordBuilder:
             f["credential_fingerprint"] = self.redactor.fingerprint(secret)
             f["credential_location"] = where
         url, url_counts = self.redactor.redact_url(cap.url)  # fails closed: the record falls back
+        url = cut_kept(url, _URL_CHARS)
         _add(counts, url_counts)
 
         # content
@@ -315,7 +318,11 @@ class RecordBuilder:
 def encode(doc: dict[str, Any]) -> bytes:
     """The spool line of ``doc``. Lone surrogates (from ``\\udc00`` escapes in a body) cannot be
     written as UTF-8: they become U+FFFD, and the record says so."""
-    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or an infinity: not JSON, and the index would refuse the record
+        doc = {k: v for k, v in doc.items() if not (isinstance(v, float) and not math.isfinite(v))}
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

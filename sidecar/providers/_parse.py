@@ -7,6 +7,7 @@ exception (the caller still guards them). Field names are AuditRecord attribute 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -14,12 +15,23 @@ from typing import Any
 Fields = dict[str, Any]
 
 
+_INT64 = 2**63
+
+
 def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number (JSON parsers here accept NaN and Infinity; the index does not)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+    """An integer that fits the index's 64-bit long."""
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) and -_INT64 <= v < _INT64 else None
 
 
 def _str(v: Any) -> str | None:

@@ -347,15 +347,24 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     *(
         Rule("SECRET", r"(?<![A-Za-z0-9])(?i:" + names + ")" + _ASSIGNED, _assignment_ok, literals=literals)
         for names, literals in (
-            ("pass(?:word|wd|phrase)", ("pass",)),
+            ("pass(?:word|wd|phrase|code)", ("pass",)),
             ("pwd", ("pwd",)),
             ("(?:client[_-]?)?secret(?:[_-]?key)?", ("secret",)),
             ("(?:api|access|private)[_-]?key", ("key",)),
             ("(?:access|auth|refresh)[_-]?token", ("token",)),
             # one-time codes, PINs and card codes; session ids, signatures, cookies: also when a JSON
-            # document sits escaped inside a JSON string (tool arguments), where no key walk sees it
-            ("(?:t?otp|pin|cvv2?|cvc2?|passcode|mfa[_-]?code)", ("otp", "pin", "cvv", "cvc", "passcode", "mfa")),
-            ("(?:session[_-]?id|signature|cookie|authorization)", ("session", "signature", "cookie", "authorization")),
+            # document sits escaped inside a JSON string (tool arguments), where no key walk sees it.
+            # One rule a name: an alternation in front is tried at every letter (~20x slower).
+            ("otp", ("otp",)),
+            ("totp", ("totp",)),
+            ("pin", ("pin",)),
+            ("cvv2?", ("cvv",)),
+            ("cvc2?", ("cvc",)),
+            ("mfa[_-]?code", ("mfa",)),
+            ("session[_-]?id", ("session",)),
+            ("signature", ("signature",)),
+            ("cookie", ("cookie",)),
+            ("authorization", ("authorization",)),
         )
     ),
     Rule(
