@@ -61,7 +61,8 @@ class AuditRecord(BaseModel):
     request_temperature: float | None = _f("gen_ai.request.temperature", "double", "Sampling temperature.")
     request_top_p: float | None = _f("gen_ai.request.top_p", "double", "Nucleus sampling.")
     request_top_k: float | None = _f("gen_ai.request.top_k", "double", "Top-k sampling.")
-    request_stop_sequences: list[str] | None = _f("gen_ai.request.stop_sequences", "keyword", "Stop sequences, redacted.")
+    request_stop_sequences: list[str] | None = _f("gen_ai.request.stop_sequences", "keyword",
+                                                  "Stop sequences, redacted.")
     request_frequency_penalty: float | None = _f("gen_ai.request.frequency_penalty", "double", "Frequency penalty.")
     request_presence_penalty: float | None = _f("gen_ai.request.presence_penalty", "double", "Presence penalty.")
     request_seed: int | None = _f("gen_ai.request.seed", "long", "Sampling seed.")

@@ -201,15 +201,16 @@ def _compile_builtin(pattern: str) -> Any:
 
 
 def _gate(rules: Sequence[_Compiled]) -> Any:
-    """One pattern that matches wherever any rule could start to matter: every rule's literals,
-    and a digit for the numeric rules. None (no gate) when some rule has no literal at all."""
+    """One pattern that matches, in the lower-cased text, wherever any rule could start to matter:
+    every rule's literals (lower-cased: one plain alternation is ~2.5x faster than one holding
+    case-insensitive groups, and a wider gate only lets more texts through to the rules), and a
+    digit for the numeric rules. None (no gate) when some rule has no literal at all."""
     parts: set[str] = set()
     for rule in rules:
         if rule.numeric:
             parts.add("[0-9]")
         elif rule.literals:
-            form = "(?i:{})" if rule.caseless else "{}"
-            parts.update(form.format(_stdre.escape(lit)) for lit in rule.literals)
+            parts.update(_stdre.escape(lit.lower()) for lit in rule.literals)
         else:
             return None
     return _stdre.compile("|".join(sorted(parts, key=len, reverse=True)))
@@ -298,6 +299,7 @@ _TAG_CACHE = 4096
 # a string value that is itself a JSON object or array
 _EMBEDDED_JSON = _stdre.compile(r"\s{0,64}[\[{][\s\S]*[\]}]\s{0,64}\Z")
 _EMBEDDED_MAX = 4 * 1024 * 1024
+_JSON_OPEN = ("{", "[")
 
 
 def _normalize(type_name: str, value: str) -> str:
@@ -421,6 +423,7 @@ class Redactor:
         # rules that can only match non-ASCII text (internationalised e-mail addresses)
         self._unicode_groups = tuple((lits, c, tuple(m)) for (num, _, c, u, lits), m in groups.items() if u)
         self._number_groups = tuple((lits, tuple(m)) for (num, _, _, _, lits), m in groups.items() if num)
+        self._all_text_groups = self._text_groups + self._unicode_groups
         # False only in tests that compare with scanning every numeric rule over the whole text.
         self._windowed = True
         self._tags: dict[tuple[str, str], str] = {}
@@ -538,18 +541,18 @@ class Redactor:
         # Most short strings in a model call (roles, ids, finish reasons) contain none of the rules'
         # trigger literals: one search settles them before the per-rule loop. (For long texts the
         # alternation is slower than the loop's substring checks, so they skip the gate.)
-        if self._gate is not None and len(text) <= 256 and self._gate.search(text) is None:
+        lowered = ""
+        if self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
             return []
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
-        lowered = ""
-        groups = self._text_groups if text.isascii() else self._text_groups + self._unicode_groups
+        groups = self._text_groups if text.isascii() else self._all_text_groups
         for literals, caseless, members in groups:
             haystack: str | None = text
             if caseless:
-                # names in any case: looked up in the lower-cased text, except in a long one, where
-                # lower-casing costs more than the rules' own case-insensitive search
-                haystack = None if size > 256 else (lowered or (lowered := text.lower()))
+                # names in any case: looked up in the lower-cased text (made once a text: with fifteen
+                # name rules, lower-casing plus a substring test each costs less than scanning with each)
+                haystack = lowered or (lowered := text.lower())
             elif size > 256 and len(literals) > 2 and not members[0][1].user:
                 # A substring test reads the whole text at about half the cost of scanning it for
                 # a built-in rule (measured: the regex module finds their leading words fast), so
@@ -676,7 +679,7 @@ class Redactor:
 
     def _walk(self, value: Any, summary: Summary) -> Any:
         if isinstance(value, str):
-            if _EMBEDDED_JSON.match(value):
+            if (value[:1] in _JSON_OPEN or value[:1].isspace()) and _EMBEDDED_JSON.match(value):
                 return self._embedded(value, summary)
             return self._redact(value, summary)
         if isinstance(value, dict):

@@ -176,7 +176,12 @@ def _compat_view(text: str) -> View | None:
     if not any(ord(ch) in t.multi for ch in text):
         folded = text.translate(t.one)  # one character for one: offsets unchanged
         return View(folded, [(0, 0, len(text), True)])
-    return _rewrite(text, t.every.pattern, lambda m: [t.one.get(ord(m.group()), t.multi.get(ord(m.group()), m.group()))])
+
+    def fold(m: re.Match[str]) -> list[str]:
+        code = ord(m.group())
+        return [t.one.get(code, t.multi.get(code, m.group()))]
+
+    return _rewrite(text, t.every.pattern, fold)
 
 
 _DECODE_LEVELS = 4

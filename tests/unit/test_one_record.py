@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ _url = st.sampled_from([CHAT, "https://api.anthropic.com/v1/messages", "http://l
                         "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent?alt=sse",
                         "https://x.example/v1/embeddings"])
 _B = builder()
-FUZZ_EXAMPLES = 3000
+FUZZ_EXAMPLES = int(os.environ.get("SIDECAR_FUZZ_EXAMPLES", "3000"))  # raise it for a longer campaign
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +48,7 @@ _json = st.recursive(
     max_leaves=25,
 )
 FORMATS = ("openai", "anthropic", "gemini", "palm", "ollama", "unknown")
-FUZZ_EXAMPLES = 2000
+FUZZ_EXAMPLES = int(os.environ.get("SIDECAR_FUZZ_EXAMPLES", "2000"))
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from adversarial_corpus import Item, corpus, leaks
@@ -45,7 +46,7 @@ SECRETS = ["AKIAIOSFODNN7EXAMPL3", "13812345678", "someone@example.org", "411111
            "sk-proj-" + "Ab1" * 14]
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=int(os.environ.get("SIDECAR_FUZZ_EXAMPLES", "1500")), deadline=None)
 @given(before=st.text(alphabet=st.characters(codec="utf-8"), max_size=120), secret=st.sampled_from(SECRETS),
        after=st.text(max_size=40), limit=st.integers(min_value=1, max_value=200),
        block=st.sampled_from(["", "-----BEGIN PRIVATE KEY-----\n" + "Q" * 300 + "\n-----END PRIVATE KEY-----",
