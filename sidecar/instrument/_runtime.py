@@ -11,11 +11,11 @@ from typing import Any
 
 from sidecar._config import Settings
 from sidecar._context import current_user
-from sidecar._pipeline import FIELD_WITHHELD, RecordBuilder, encode, header
+from sidecar._pipeline import RecordBuilder, encode, header
 from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
+from sidecar.instrument._span_redact import SpanRedactor
 from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, load_or_create_key, parse_rules
-from sidecar.redact._bound import cut_kept
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics, apply_to_span, span_name
 
@@ -51,6 +51,8 @@ class Runtime:
         self.metrics = metrics_for(registry, settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
+        self.spans = SpanRedactor(self.redactor, self.matcher,
+                                  lambda value, bound: self.builder.redact_field(value, bound, {}))
         self.writer = SpoolWriter(
             SpoolConfig(settings.spool_dir, settings.spool_fsync, settings.spool_fsync_interval,
                         settings.spool_segment_bytes, settings.spool_segment_seconds, settings.spool_queue_size,
@@ -138,42 +140,10 @@ class Runtime:
         self.redact_span(cap.span)
 
     def redact_span(self, span: Any) -> None:
-        """Every string attribute on the span that the record did not set (the HTTP instrumentation's
-        ``url.full``, ``http.url``, ``url.path``, ``url.query``, ``http.target`` ...) through the redactor."""
-        attrs = getattr(span, "attributes", None)
-        if not attrs:
-            return
-        updates: dict[str, Any] = {}
-        for key, value in attrs.items():
-            if key == "sidecar.record.id":
-                continue  # made here
-            if isinstance(value, str):
-                new: Any = self._span_value(key, value)
-            elif isinstance(value, tuple | list) and any(isinstance(v, str) for v in value):
-                new = tuple(self._span_value(key, v) if isinstance(v, str) else v for v in value)
-            else:
-                continue
-            if new != value:
-                updates[key] = new
-        if updates:
-            span.set_attributes(updates)
+        self.spans.redact_span(span)
 
     def redact_message(self, text: str, limit: int) -> str:
-        """An exception message or traceback: URLs' secret parameters and the content rules, then cut."""
-        try:
-            return cut_kept(self.redactor.redact_url(text)[0], limit)
-        except Exception:
-            return FIELD_WITHHELD
-
-    def _span_value(self, key: str, value: str) -> str:
-        if "url" in key or key in ("http.target", "url.query"):
-            try:
-                if key == "url.query":
-                    return cut_kept(self.redactor.redact_url("?" + value)[0][1:], 2048)
-                return cut_kept(self.redactor.redact_url(value)[0], 2048)
-            except Exception:
-                return FIELD_WITHHELD
-        return self.builder.redact_field(value, 1024, {})
+        return self.spans.message(text, limit)
 
     # -- writer thread ---------------------------------------------------------------
 

@@ -89,6 +89,14 @@ class DeferringTracer(trace.Tracer):
         end_on_exit: bool = True,
     ) -> Iterator[Span]:
         slot: _Slot | None = None
+        from sidecar.instrument import _state  # imported late: _state imports this module's users
+
+        runtime = _state.runtime
+        if runtime is not None and attributes:
+            try:  # a model call's URL is redacted before any span processor sees it
+                attributes = runtime.spans.start_attributes(attributes)
+            except Exception:
+                _state.internal_error("capture")
         try:
             # The inner manager records an exception on the span and sets its status; we end
             # the span only after it has done so, and only if nobody claimed it.

@@ -300,6 +300,7 @@ _TAG_CACHE = 4096
 _EMBEDDED_JSON = _stdre.compile(r"\s{0,64}[\[{][\s\S]*[\]}]\s{0,64}\Z")
 _EMBEDDED_MAX = 4 * 1024 * 1024
 _JSON_OPEN = ("{", "[")
+_OWN_PLACEHOLDER = _stdre.compile(r"<[A-Z][A-Z0-9_]{0,39}:[0-9a-f]{8}>")
 
 
 def _normalize(type_name: str, value: str) -> str:
@@ -653,6 +654,8 @@ class Redactor:
         if not value or value in self._allow:
             return value
         stripped = value.strip()
+        if _OWN_PLACEHOLDER.fullmatch(stripped):
+            return value  # already one of ours (a value redacted twice keeps its type and tag)
         type_name = default_type
         findings = self._scan(stripped)
         if len(findings) == 1 and findings[0].start == 0 and findings[0].end == len(stripped):
@@ -827,7 +830,7 @@ class Redactor:
                 path_start = len(rest)
             authority = rest[auth_start:path_start]
             userinfo, at, host = authority.rpartition("@")
-            if at and userinfo:
+            if at and userinfo and not _OWN_PLACEHOLDER.fullmatch(userinfo):
                 masked = userinfo if userinfo in self._allow else self.placeholder("URL_CREDENTIALS", userinfo)
                 if masked != userinfo:
                     summary["URL_CREDENTIALS"] = summary.get("URL_CREDENTIALS", 0) + 1

@@ -56,3 +56,34 @@ def test_exception_events_and_status_are_redacted(instrumented: Instrumented, cl
     text = _span_text(instrumented)
     assert "exception.message=" in text and "exception.stacktrace=" in text
     assert KEY not in text and "AIzaSy" not in text  # ... its span event does not
+
+
+def test_a_span_processor_sees_redacted_url_attributes_at_start(instrumented: Instrumented, model_url: str) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    seen: list[str] = []
+
+    class OnStart(SpanProcessor):
+        def on_start(self, span: object, parent_context: object = None) -> None:
+            seen.extend(f"{k}={v}" for k, v in (getattr(span, "attributes", None) or {}).items())
+
+    provider = trace.get_tracer_provider()
+    provider.add_span_processor(OnStart())  # type: ignore[attr-defined]
+    url = f"{model_url}/v1beta/models/gemini-pro:generateContent?key={KEY}"
+    httpx.post(url, json={"contents": [{"parts": [{"text": "hi"}]}]}).raise_for_status()
+    httpx.get(model_url + f"/v1/models?key={KEY}")  # not a model call: left as the instrumentation made it
+    started = "\n".join(seen)
+    assert "generateContent?key=<GOOGLE_API_KEY:" in started
+    assert f"generateContent?key={KEY}" not in started
+    assert f"/v1/models?key={KEY}" in started
+
+
+def test_captured_header_attributes_are_masked_by_name(instrumented: Instrumented) -> None:
+    import importlib
+
+    rt = importlib.import_module("sidecar.instrument._state").runtime
+    assert rt is not None
+    opaque = "k3y-" + "z" * 30  # no known key shape: masked because of the header's name
+    assert opaque not in rt.spans.value("http.request.header.x_api_key", opaque)
+    assert "<" in rt.spans.value("http.request.header.authorization", f"Bearer {opaque}")
