@@ -30,6 +30,7 @@ class SpanRedactor:
         self._redactor = redactor
         self._matcher = matcher
         self._field = field  # the record builder's (cached) redaction of a short field
+        self._cache: dict[tuple[str, str, str], str] = {}
 
     def start_attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
         """The attributes a client span opens with, redacted when the span is a model call's."""
@@ -76,6 +77,20 @@ class SpanRedactor:
         return value
 
     def value(self, key: str, value: str) -> str:
+        """``value`` of attribute ``key``, redacted (remembered: a client sends the same URLs again
+        and again, and at the span's start this runs on the application's thread)."""
+        kind = "h" if key.startswith(_HEADER_PREFIXES) else "q" if key == "url.query" else "u" if (
+            "url" in key or key == "http.target") else "f"
+        cached = self._cache.get((kind, key if kind == "h" else "", value))
+        if cached is None:
+            cached = self._value(key, value)
+            if len(value) <= 2048:
+                if len(self._cache) >= 1024:
+                    self._cache.clear()
+                self._cache[(kind, key if kind == "h" else "", value)] = cached
+        return cached
+
+    def _value(self, key: str, value: str) -> str:
         try:
             if key.startswith(_HEADER_PREFIXES):  # masked by the header's name too (x-api-key ...)
                 name = key.split(".header.", 1)[1].replace("_", "-")
