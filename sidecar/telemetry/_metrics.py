@@ -63,7 +63,7 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 _RULE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
-def _word(value: Any) -> str:
+def provider_label(value: Any) -> str:
     """Provider and operation: names from the endpoint table or the operator's host rules."""
     if not value:
         return "unknown"
@@ -150,9 +150,9 @@ class CallMetrics:
 
     def observe_call(self, doc: dict[str, Any]) -> None:
         """Update the call families from one record document."""
-        provider = _word(doc.get("gen_ai.provider.name"))
+        provider = provider_label(doc.get("gen_ai.provider.name"))
         model = self.model_label(doc.get("gen_ai.request.model") or doc.get("gen_ai.response.model"))
-        operation = _word(doc.get("gen_ai.operation.name"))
+        operation = provider_label(doc.get("gen_ai.operation.name"))
         status_code = status_label(doc.get("http.response.status_code"))
         error_type = self.error_label(doc.get("error.type"))
         if doc.get("sidecar.cache.hit"):
