@@ -1,176 +1,59 @@
 """From raw call facts to one redacted record: decode -> parse -> identify -> redact -> build.
 
-Runs on the spool writer's thread. Each step is a small function; ``RecordBuilder``
-only wires them together with the configuration.
+Runs on the spool writer's thread. Each step is a small function (``sidecar._bodies``);
+``RecordBuilder`` wires them together with the configuration, and guarantees one record
+per call: when a step fails on the content, the record keeps the call's metadata and says
+why the content was withheld. Every string written passes the redactor (``sidecar._privacy``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
+import logging
+import math
 import re
-import socket
-import zlib
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from sidecar._bodies import (
+    HOST,
+    RETRY_WINDOW_NS,
+    JsonTooDeep,
+    decode_body,
+    find_credential,
+    header,
+    iso_utc,
+    maybe_json,
+    retry_after_seconds,
+    salvage_request_fields,
+    to_text,
+    transport_phase,
+    unescape_json,
+)
 from sidecar._config import Settings
+from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.instrument._capture import CallCapture
-from sidecar.providers import StreamSummary, iter_sse_data, parse_error, parse_request, parse_response
+from sidecar.providers import StreamSummary, iter_lines, iter_sse_data, parse_error, parse_request, parse_response
 from sidecar.record import SCHEMA_VERSION, AuditRecord
 from sidecar.redact import Redactor
+from sidecar.redact._bound import cut_kept
+
+__all__ = [
+    "REDACTION_FAILED", "RecordBuilder", "decode_body", "document", "encode", "header", "iso_utc", "maybe_json",
+    "retry_after_seconds", "salvage_request_fields", "to_text", "transport_phase",
+]  # fmt: skip
+
+log = logging.getLogger("sidecar")
 
 REDACTION_FAILED = "[content withheld: redaction failed]"
-# Text past the content cap that still goes through redaction, so a secret cut by the cap
-# (a PEM block runs to ~3.3 KB) is matched whole before the cut, never left half-visible.
-_REDACT_MARGIN = 8192
-_KEY_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
-_KEY_PARAMS = ("key", "api_key", "apikey", "access_token")
-_HOST = socket.gethostname()
-
-
-def iso_utc(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def decode_body(data: bytes, encoding: str | None, limit: int) -> tuple[bytes, str | None]:
-    """Undo gzip/deflate (at most ``limit`` bytes out). Returns (bytes, note) where note says what went wrong."""
-    enc = (encoding or "").strip().lower()
-    if not enc or enc == "identity":
-        return data, None
-    if enc in ("gzip", "x-gzip", "deflate"):
-        wbits = 16 + zlib.MAX_WBITS if "gzip" in enc else zlib.MAX_WBITS
-        try:
-            d = zlib.decompressobj(wbits)
-            return d.decompress(data, limit), None
-        except zlib.error:
-            if enc == "deflate":  # raw deflate without the zlib header, as some servers send
-                try:
-                    d = zlib.decompressobj(-zlib.MAX_WBITS)
-                    return d.decompress(data, limit), None
-                except zlib.error:
-                    pass
-            return b"", f"undecodable_{enc}"
-    return b"", f"unsupported_encoding_{enc[:20]}"
-
-
-def to_text(data: bytes) -> tuple[str | None, str | None]:
-    """UTF-8 text, or None with a note for binary bodies. Invalid bytes become U+FFFD."""
-    if not data:
-        return "", None
-    sample = data[:1024]
-    if b"\x00" in sample:
-        return None, "binary"
-    text = data.decode("utf-8", errors="replace")
-    if "\ufffd" in text and text.count("\ufffd") > len(text) // 10 + 8:
-        return None, "binary"
-    return text, ("invalid_utf8" if "\ufffd" in text else None)
-
-
-def maybe_json(text: str | None) -> Any:
-    if not text:
-        return None
-    s = text.lstrip()[:1]
-    if s not in ("{", "["):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-_SALVAGE = (
-    ("request_model", re.compile(rb'"model"\s{0,4}:\s{0,4}"([^"\\]{1,200})"'), lambda b: b.decode("utf-8", "replace")),
-    ("request_stream", re.compile(rb'"stream"\s{0,4}:\s{0,4}(true|false)'), lambda b: b == b"true"),
-    ("request_max_tokens", re.compile(rb'"max_(?:completion_)?tokens"\s{0,4}:\s{0,4}(\d{1,9})'), lambda b: int(b)),
-)
-
-
-def salvage_request_fields(head: bytes, tail: bytes) -> dict[str, Any]:
-    """A request body over the cap cannot be parsed; its top-level model and stream flag are still
-    findable in the bytes kept from its start and its end (SDKs put them at one or the other)."""
-    out: dict[str, Any] = {}
-    for name, pattern, convert in _SALVAGE:
-        for part in (head[:65536], tail):
-            m = pattern.search(part)
-            if m:
-                out[name] = convert(m.group(1))
-                break
-    return out
-
-
-_U_ESCAPE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|\\u([0-9a-f]{4})", re.IGNORECASE)
-
-
-def _unescape(m: re.Match[str]) -> str:
-    if m.group(3):
-        code = int(m.group(3), 16)
-        return chr(code) if not 0xD800 <= code <= 0xDFFF else "\ufffd"
-    hi, lo = int(m.group(1), 16), int(m.group(2), 16)
-    return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-
-
-def unescape_json(text: str) -> str:
-    """Undo ``\\uXXXX`` escapes in JSON text that cannot be parsed (cut by the cap): SDKs escape
-    non-ASCII, and ``\\u8c22`` glued to ``13812345678`` would hide the number from the rules."""
-    return _U_ESCAPE.sub(_unescape, text) if "\\u" in text else text
-
-
-_RETRY_WINDOW_NS = 600 * 10**9  # attempts of one request further apart than this are separate requests
-
-
-def transport_phase(exc: BaseException) -> str:
-    """connect | read | write | pool | tls | other, from the exception's class names (httpx, requests, urllib3)."""
-    names = " ".join(c.__name__ for c in type(exc).__mro__).lower()
-    if "ssl" in names or "tls" in names or "certificate" in names:
-        return "tls"
-    for phase in ("pool", "connect", "read", "write"):
-        if phase in names:
-            return phase
-    if "protocol" in names or "remotedisconnected" in names:
-        return "read"
-    return "other"
-
-
-def header(headers: list[tuple[str, str]], name: str) -> str | None:
-    for k, v in headers:
-        if k == name:
-            return v
-    return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        from email.utils import parsedate_to_datetime
-
-        when = parsedate_to_datetime(value)
-        return max((when - dt.datetime.now(tz=dt.timezone.utc)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
-def find_credential(cap: CallCapture) -> tuple[str | None, str | None]:
-    """(secret value, where it was sent) — the value is only ever fingerprinted."""
-    for name in _KEY_HEADERS:
-        v = header(cap.request_headers, name)
-        if v:
-            parts = v.split(None, 1)
-            if name == "authorization" and len(parts) == 2:
-                v = parts[1]
-            return v.strip(), "header"
-    query = urlsplit(cap.url).query
-    if query:
-        for k, v in parse_qsl(query, keep_blank_values=False):
-            if k.lower() in _KEY_PARAMS and v:
-                return v, "query"
-    return None, None
+FIELD_WITHHELD = "[withheld: redaction failed]"
+# Text past the content cap that a stream summary keeps: the cut is made after redaction.
+_REDACT_MARGIN = 2048
+_ERROR_MESSAGE_CHARS = 4096
+_URL_CHARS = 8192
+_SHORT = 256  # strings this short are remembered with their redaction (models, paths recur)
+_SHORT_CACHE = 2048
+_SCHEMES = ("http", "https")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RecordBuilder:
@@ -179,12 +62,14 @@ class RecordBuilder:
         self.redactor = redactor
         self.producer_id = producer_id
         self.redaction_failures = 0
+        self.withheld = 0  # records written with their content withheld after a failure
         self._group_ends: dict[str, int] = {}  # retry group -> when its latest attempt ended (ns)
+        self._short: dict[str, tuple[str, dict[str, int]]] = {}
 
-    # -- content -----------------------------------------------------------
+    # -- redaction ---------------------------------------------------------------
 
     def _redact_content(self, text: str | None, parsed: Any, counts: dict[str, int]) -> tuple[str | None, bool]:
-        """Redacted, capped content; (text, truncated). Fails closed."""
+        """Redacted, capped content; (text, truncated). Redact first, cut second. Fails closed."""
         if text is None:
             return None, False
         limit = self.settings.max_content_chars
@@ -192,40 +77,94 @@ class RecordBuilder:
             if parsed is not None and len(text) <= limit:
                 value, summary = self.redactor.redact_json(parsed)
                 out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                cut = len(out) > limit
+                out = cut_kept(out, limit)
             else:
-                out, summary = self.redactor.redact_text(unescape_json(text[: limit + _REDACT_MARGIN]))
+                out, summary, cut = self.redactor.redact_bounded(unescape_json(text[: limit + 2 * _REDACT_MARGIN]),
+                                                                 limit)
         except Exception:  # any failure withholds the content
             self.redaction_failures += 1
             counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
             return REDACTION_FAILED, False
-        for k, v in summary.items():
-            counts[k] = counts.get(k, 0) + v
-        truncated = len(out) > limit or len(text) > limit
-        return out[:limit], truncated
+        _add(counts, summary)
+        return out, cut or len(text) > limit
 
-    def _redact_short(self, text: str | None, counts: dict[str, int]) -> str | None:
-        if text is None:
-            return None
-        try:
-            out, summary = self.redactor.redact_text(text[:4096])
-        except Exception:  # never store an unredacted URL
-            self.redaction_failures += 1
-            return REDACTION_FAILED
-        for k, v in summary.items():
-            counts[k] = counts.get(k, 0) + v
-        return out
+    def redact_field(self, value: str, bound: int, counts: dict[str, int]) -> str:
+        """One short field through the redactor, cut to ``bound`` after redaction. Fails closed."""
+        cached = self._short.get(value) if len(value) <= _SHORT else None
+        if cached is None:
+            try:
+                out, summary, _ = self.redactor.redact_bounded(value, bound)
+            except Exception:
+                self.redaction_failures += 1
+                return FIELD_WITHHELD
+            cached = (out, summary)
+            if len(value) <= _SHORT:
+                if len(self._short) >= _SHORT_CACHE:
+                    self._short.clear()
+                self._short[value] = cached
+        _add(counts, cached[1])
+        return cached[0]
 
-    # -- the record ----------------------------------------------------------
+    def _choke(self, doc: dict[str, Any], counts: dict[str, int]) -> None:
+        """The final pass: every string field that is not safe by construction (``SAFE``) and was
+        not redacted where it was built goes through the redactor now, and is cut to its bound."""
+        for key, value in doc.items():
+            if key in SAFE or key in _BUILT:
+                continue
+            bound = REDACTED.get(key, DEFAULT_BOUND)
+            if isinstance(value, str):
+                doc[key] = self.redact_field(value, bound, counts)
+            elif isinstance(value, list):
+                doc[key] = [self.redact_field(v, bound, counts) if isinstance(v, str) else v for v in value]
+
+    # -- the record ----------------------------------------------------------------
 
     def build(self, cap: CallCapture, seq: int) -> dict[str, Any]:
-        """The record document (AuditRecord's JSON form: dotted names, schema order, no empty fields)."""
-        s = self.settings
-        ep = cap.endpoint
-        counts: dict[str, int] = {}
-        f: dict[str, Any] = {}
-        notes: list[str] = []
+        """The record document. Always one: a failure on the content withholds the content, not the record."""
+        try:
+            return self._build(cap, seq)
+        except Exception as exc:  # withhold what could not be processed, keep the metadata
+            self.withheld += 1
+            log.warning("audit record content withheld (%s); trace %s", type(exc).__name__, cap.trace_hex())
+            return self._metadata_only(cap, seq, f"content_withheld:{_reason(exc)}")
 
-        # request
+    def _metadata_only(self, cap: CallCapture, seq: int, note: str) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        try:
+            url, url_counts = self.redactor.redact_url(cap.url)
+            url = cut_kept(url, _URL_CHARS)
+            _add(counts, url_counts)
+        except Exception:
+            url = None
+        values = self._common(cap, seq)
+        values.update(url_full=url, content_note=note, retry_group=None, retry_delay=None)
+        doc = document(**values)
+        self._choke(doc, counts)
+        return _with_counts(doc, counts)
+
+    def _common(self, cap: CallCapture, seq: int) -> dict[str, Any]:
+        """The call's metadata, from the capture alone (no body)."""
+        ep = cap.endpoint
+        error_type = _error_type(cap)
+        duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
+        scheme = cap.url.split("://", 1)[0].lower() if "://" in cap.url else ""
+        return dict(
+            event_id=f"{self.producer_id}-{seq}", timestamp=iso_utc(cap.start_ns), event_duration=duration_ns,
+            event_outcome="failure" if error_type else "success", producer_id=self.producer_id, sequence=seq,
+            service_name=self.settings.service_name, host_name=HOST, trace_id=cap.trace_hex(),
+            span_id=cap.span_hex(), provider=ep.provider, api_format=ep.api_format, operation=ep.operation,
+            http_method=cap.method, url_path=cap.path, server_address=cap.host, server_port=cap.port,
+            http_client=cap.client, url_scheme=(scheme if scheme in _SCHEMES else "other") if scheme else None,
+            status_code=cap.status_code, error_type=error_type, request_bytes=cap.request_size,
+            response_bytes=cap.response.size if cap.response is not None else None,
+            transport_phase=transport_phase(cap.exception) if cap.exception is not None and cap.status_code is None
+            else None,
+        )
+
+    def _request(self, cap: CallCapture, f: dict[str, Any], notes: list[str]) -> tuple[str | None, Any, bytes]:
+        """Request fields into ``f``; returns (text, parsed JSON, bytes)."""
+        ep = cap.endpoint
         req_bytes = cap.request_body
         req_tail = cap.request_tail
         if req_bytes is None and cap.request_tee is not None:
@@ -236,72 +175,84 @@ class RecordBuilder:
         req_text, note = to_text(req_bytes or b"")
         if note:
             notes.append("request_" + note)
-        req_json = maybe_json(req_text) if not cap.request_truncated else None
+        req_json = None
+        if not cap.request_truncated:
+            try:
+                req_json = maybe_json(req_text)
+            except JsonTooDeep:
+                notes.append("request_json_too_deep")
+                req_text = None  # never stored: it cannot be walked by key, so it is withheld
         if req_json is None and cap.request_truncated:
             f.update(salvage_request_fields(req_bytes or b"", req_tail or b""))
         else:
             f.update(parse_request(ep.api_format, req_json))
-        body_user = f.pop("body_user", None)
         if ep.path_model and not f.get("request_model"):
             f["request_model"] = ep.path_model
         if ep.path_stream:
             f["request_stream"] = True
+        return req_text, req_json, req_bytes or b""
 
-        # response
-        resp_text: str | None = None
-        resp_json: Any = None
-        out_text: str | None = None
-        resp_truncated = False
+    def _response(self, cap: CallCapture, f: dict[str, Any], notes: list[str],
+                  encoding: str | None) -> tuple[str | None, Any, bool]:
+        """Response fields into ``f``; returns (text to store, parsed JSON, truncated)."""
+        s, ep, tee = self.settings, cap.endpoint, cap.response
+        if tee is None:
+            return None, None, False
         content_type = (header(cap.response_headers, "content-type") or "").lower()
+        raw, note = decode_body(tee.head_bytes(), encoding, s.max_body_bytes)
+        if note:
+            notes.append(note)
+        resp_text, note = to_text(raw)
+        if note:
+            notes.append("response_" + note)
+        if resp_text is None:
+            return None, None, tee.truncated
+        truncated = tee.truncated
+        tail_text = to_text(tee.tail_bytes())[0] if tee.truncated and not encoding else None
+        is_sse = "text/event-stream" in content_type
+        is_ndjson = "ndjson" in content_type or (ep.api_format == "ollama" and f.get("request_stream"))
+        if is_sse or is_ndjson or (ep.path_stream and resp_text.lstrip()[:1] == "["):
+            summary = StreamSummary(ep.api_format, s.max_content_chars + 2 * _REDACT_MARGIN)
+            for t in [resp_text] + ([tail_text] if tail_text else []):
+                summary.feed(iter_sse_data(t) if is_sse else (iter_lines(t) if is_ndjson else [t]))
+            f.update(summary.fields)
+            return summary.text(), None, truncated or summary.truncated
+        resp_json = None
+        if not tee.truncated:
+            try:
+                resp_json = maybe_json(resp_text)
+            except JsonTooDeep:
+                notes.append("response_json_too_deep")
+                resp_text = None
+        parsed = parse_response(ep.api_format, resp_json)
+        if cap.status_code is not None and cap.status_code >= 400:
+            parsed.update(parse_error(ep.api_format, resp_json))
+        f.update(parsed)
+        return resp_text, resp_json, truncated
+
+    def _build(self, cap: CallCapture, seq: int) -> dict[str, Any]:
+        s = self.settings
+        counts: dict[str, int] = {}
+        f: dict[str, Any] = {}
+        notes: list[str] = []
+        req_text, req_json, req_bytes = self._request(cap, f, notes)
+        body_user = f.pop("body_user", None)
         encoding = None if cap.response_decoded else header(cap.response_headers, "content-encoding")
-        tee = cap.response
-        if tee is not None:
-            raw, note = decode_body(tee.head_bytes(), encoding, s.max_body_bytes)
-            if note:
-                notes.append(note)
-            resp_text, note = to_text(raw)
-            if note:
-                notes.append("response_" + note)
-            resp_truncated = tee.truncated
-            tail_text = None
-            if tee.truncated and not encoding:
-                tail_text, _ = to_text(tee.tail_bytes())
-            is_sse = "text/event-stream" in content_type
-            is_ndjson = "ndjson" in content_type or (ep.api_format == "ollama" and f.get("request_stream"))
-            if resp_text is not None and (is_sse or is_ndjson or (ep.path_stream and resp_text.lstrip()[:1] == "[")):
-                summary = StreamSummary(ep.api_format, s.max_content_chars + _REDACT_MARGIN)
-                texts = [resp_text] + ([tail_text] if tail_text else [])
-                for t in texts:
-                    summary.feed(iter_sse_data(t) if is_sse else (t.splitlines() if is_ndjson else [t]))
-                f.update(summary.fields)
-                out_text = summary.text()
-                resp_truncated = resp_truncated or summary.truncated
-            elif resp_text is not None:
-                resp_json = maybe_json(resp_text) if not tee.truncated else None
-                parsed = parse_response(ep.api_format, resp_json)
-                if cap.status_code is not None and cap.status_code >= 400:
-                    parsed.update(parse_error(ep.api_format, resp_json))
-                f.update(parsed)
-                out_text = resp_text
-        if cap.status_code is not None and cap.status_code >= 400 and "error_message" in f:
-            f["error_message"] = self._redact_short(f["error_message"], counts)
+        out_text, resp_json, resp_truncated = self._response(cap, f, notes, encoding)
+        if "error_message" in f:
+            f["error_message"] = self._bounded_text(f["error_message"], _ERROR_MESSAGE_CHARS, counts)
 
         # identity
         user = cap.user_id
         if user is None and s.user_header:
             user = header(cap.request_headers, s.user_header)
-        user = user or body_user
         secret, where = find_credential(cap)
         if secret:
             f["credential_fingerprint"] = self.redactor.fingerprint(secret)
             f["credential_location"] = where
-        try:
-            url, url_counts = self.redactor.redact_url(cap.url)
-            for k, v in url_counts.items():
-                counts[k] = counts.get(k, 0) + v
-        except Exception:
-            url = f"{urlsplit(cap.url).scheme}://{cap.host}{cap.path}"
-            self.redaction_failures += 1
+        url, url_counts = self.redactor.redact_url(cap.url)  # fails closed: the record falls back
+        url = cut_kept(url, _URL_CHARS)
+        _add(counts, url_counts)
 
         # content
         if s.capture_content:
@@ -311,92 +262,122 @@ class RecordBuilder:
                 f["content_truncated"] = True
         elif cap.request_truncated or resp_truncated:
             f["content_truncated"] = True
-        if user:
-            user = self._redact_short(user, counts)
 
-        # outcome
-        error_type = None
-        if cap.exception is not None:
-            error_type = type(cap.exception).__qualname__
-            mod = type(cap.exception).__module__
-            if mod and mod != "builtins":
-                error_type = f"{mod.split('.')[0]}.{error_type}"
-        elif cap.status_code is not None and cap.status_code >= 400:
-            error_type = str(cap.status_code)
-        elif cap.stream_outcome == "error":
-            error_type = "stream_error"
         if cap.cache_hit:
             # A cached answer cost nothing: its usage numbers describe the original call, not this one.
             for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
                 f.pop(name, None)
+        values = self._common(cap, seq)
         outcome = cap.stream_outcome
         if outcome == "closed_early" and f.get("response_finish_reasons"):
             # SDKs close the response as soon as they read the end marker; the generation did finish.
             outcome = "completed"
-        duration_ns = int(((cap.end_perf or cap.start_perf) - cap.start_perf) * 1e9)
-        group = hashlib.sha256(f"{cap.method} {cap.host} {cap.path}\n".encode() + (req_bytes or b"")[:65536]
-                               ).hexdigest()[:16]
+        group, delay = self._retry_group(cap, req_bytes, values["event_duration"])
+        ttfc = None
+        tee = cap.response
+        if tee is not None and tee.first_at is not None and (cap.streamed or f.get("request_stream")):
+            ttfc = round(tee.first_at - cap.start_perf, 6)
+        values.update(
+            user_id=user or body_user, url_full=url, client_timeout=cap.timeout,
+            client_timeout_set=(cap.timeout is not None) if cap.timeout_known else None,
+            connection_reused=cap.connection_reused, resend_count=cap.resend_count, retry_group=group,
+            retry_delay=delay, cache_hit=True if cap.cache_hit else None,
+            retry_after=retry_after_seconds(header(cap.response_headers, "retry-after")),
+            response_content_encoding=encoding or None, stream_outcome=outcome if cap.streamed else None,
+            time_to_first_chunk=ttfc, content_note=",".join(notes) or (None if s.capture_content else "capture_off"),
+            **f,
+        )
+        doc = document(**values)
+        self._choke(doc, counts)
+        return _with_counts(doc, counts)
+
+    def _bounded_text(self, text: str, limit: int, counts: dict[str, int]) -> str:
+        try:
+            out, summary, _ = self.redactor.redact_bounded(text, limit)
+        except Exception:
+            self.redaction_failures += 1
+            return FIELD_WITHHELD
+        _add(counts, summary)
+        return out
+
+    def _retry_group(self, cap: CallCapture, body: bytes, duration_ns: int) -> tuple[str, float | None]:
+        """A keyed hash of method, host, path and body (attempts of one request share it), and the
+        delay since the previous attempt of the group ended."""
+        group = self.redactor.keyed_digest("retry-group", f"{cap.method} {cap.host} {cap.path}\n".encode()
+                                           + body[:65536])
         previous_end = self._group_ends.get(group)
         delay = None
-        if previous_end is not None and 0 <= cap.start_ns - previous_end < _RETRY_WINDOW_NS:
+        if previous_end is not None and 0 <= cap.start_ns - previous_end < RETRY_WINDOW_NS:
             delay = round((cap.start_ns - previous_end) / 1e9, 6)
         if len(self._group_ends) >= 10_000:
             self._group_ends.clear()
         self._group_ends[group] = cap.start_ns + duration_ns
-        ttfc = None
-        if tee is not None and tee.first_at is not None and (cap.streamed or f.get("request_stream")):
-            ttfc = round(tee.first_at - cap.start_perf, 6)
+        return group, delay
 
-        return document(
-            event_id=f"{self.producer_id}-{seq}",
-            timestamp=iso_utc(cap.start_ns),
-            event_duration=duration_ns,
-            event_outcome="failure" if error_type else "success",
-            producer_id=self.producer_id,
-            sequence=seq,
-            service_name=s.service_name,
-            host_name=_HOST,
-            trace_id=_trace_id(cap),
-            span_id=_span_id(cap),
-            user_id=user,
-            provider=ep.provider,
-            api_format=ep.api_format,
-            operation=ep.operation,
-            http_method=cap.method,
-            url_full=url,
-            url_path=cap.path,
-            server_address=cap.host,
-            server_port=cap.port,
-            http_client=cap.client,
-            url_scheme=urlsplit(cap.url).scheme or None,
-            client_timeout=cap.timeout,
-            client_timeout_set=(cap.timeout is not None) if cap.timeout_known else None,
-            connection_reused=cap.connection_reused,
-            resend_count=cap.resend_count,
-            retry_group=group,
-            retry_delay=delay,
-            cache_hit=True if cap.cache_hit else None,
-            transport_phase=transport_phase(cap.exception) if cap.exception is not None and cap.status_code is None
-            else None,
-            status_code=cap.status_code,
-            error_type=error_type,
-            retry_after=retry_after_seconds(header(cap.response_headers, "retry-after")),
-            request_bytes=cap.request_size,
-            response_bytes=tee.size if tee is not None else None,
-            response_content_encoding=encoding or None,
-            stream_outcome=outcome if cap.streamed else None,
-            time_to_first_chunk=ttfc,
-            content_note=",".join(notes) or (None if s.capture_content else "capture_off"),
-            redaction_counts=counts or None,
-            redaction_total=sum(counts.values()) or None,
-            **f,
-        )
+
+def encode(doc: dict[str, Any]) -> bytes:
+    """The spool line of ``doc``. Lone surrogates (from ``\\udc00`` escapes in a body) cannot be
+    written as UTF-8: they become U+FFFD, and the record says so."""
+    try:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or an infinity: not JSON, and the index would refuse the record
+        doc = {k: v for k, v in doc.items() if not (isinstance(v, float) and not math.isfinite(v))}
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        note = doc.get("sidecar.content.note")
+        doc["sidecar.content.note"] = f"{note},lone_surrogates_replaced" if note else "lone_surrogates_replaced"
+        doc = _reorder(doc)
+        return _SURROGATE.sub("\ufffd", json.dumps(doc, ensure_ascii=False, separators=(",", ":"))).encode("utf-8")
+
+
+def _error_type(cap: CallCapture) -> str | None:
+    if cap.exception is not None:
+        error_type = type(cap.exception).__qualname__
+        mod = type(cap.exception).__module__
+        if mod and mod != "builtins":
+            error_type = f"{mod.split('.')[0]}.{error_type}"
+        return error_type
+    if cap.status_code is not None and cap.status_code >= 400:
+        return str(cap.status_code)
+    if cap.stream_outcome == "error":
+        return "stream_error"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, fixed-vocabulary reason (never the exception's message: it may quote the input)."""
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeError):
+        return "encoding"
+    if isinstance(exc, MemoryError):
+        return "too_large"
+    if type(exc).__name__ == "RedactionError":
+        return "redaction_failed"
+    return "processing_failed"
+
+
+def _add(counts: dict[str, int], summary: dict[str, int]) -> None:
+    for k, v in summary.items():
+        counts[k] = counts.get(k, 0) + v
+
+
+def _with_counts(doc: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    if counts:
+        doc["sidecar.redaction.counts"] = counts
+        doc["sidecar.redaction.total"] = sum(counts.values())
+        return _reorder(doc)
+    return doc
 
 
 # (attribute, document name) in schema order. Building the document straight from these skips
 # pydantic's construct/dump (~30 us a record); tests validate built documents against AuditRecord.
 _FIELDS = tuple((name, info.alias or name) for name, info in AuditRecord.model_fields.items())
+_ORDER = {alias: n for n, (_, alias) in enumerate(_FIELDS)}
 _DEFAULTS = {"schema_version": SCHEMA_VERSION}
+_BUILT = frozenset(REDACTED_WHERE_BUILT)
 
 
 def document(**values: Any) -> dict[str, Any]:
@@ -407,15 +388,5 @@ def document(**values: Any) -> dict[str, Any]:
     return {alias: v for name, alias in _FIELDS if (v := values.get(name)) is not None}
 
 
-def _trace_id(cap: CallCapture) -> str | None:
-    if cap.span is None:
-        return None
-    ctx = cap.span.get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-
-def _span_id(cap: CallCapture) -> str | None:
-    if cap.span is None:
-        return None
-    ctx = cap.span.get_span_context()
-    return format(ctx.span_id, "016x") if ctx.is_valid else None
+def _reorder(doc: dict[str, Any]) -> dict[str, Any]:
+    return dict(sorted(doc.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))

@@ -56,18 +56,19 @@ class AuditRecord(BaseModel):
     provider: str | None = _f("gen_ai.provider.name", "keyword", "Model provider (OpenTelemetry GenAI names).")
     api_format: str | None = _f("sidecar.api_format", "keyword", "Wire format: openai, anthropic, gemini, palm, ollama")
     operation: str | None = _f("gen_ai.operation.name", "keyword", "chat, text_completion, embeddings, ...")
-    request_model: str | None = _f("gen_ai.request.model", "keyword", "Model asked for.")
+    request_model: str | None = _f("gen_ai.request.model", "keyword", "Model asked for, redacted.")
     request_max_tokens: int | None = _f("gen_ai.request.max_tokens", "long", "Output token limit asked for.")
     request_temperature: float | None = _f("gen_ai.request.temperature", "double", "Sampling temperature.")
     request_top_p: float | None = _f("gen_ai.request.top_p", "double", "Nucleus sampling.")
     request_top_k: float | None = _f("gen_ai.request.top_k", "double", "Top-k sampling.")
-    request_stop_sequences: list[str] | None = _f("gen_ai.request.stop_sequences", "keyword", "Stop sequences.")
+    request_stop_sequences: list[str] | None = _f("gen_ai.request.stop_sequences", "keyword",
+                                                  "Stop sequences, redacted.")
     request_frequency_penalty: float | None = _f("gen_ai.request.frequency_penalty", "double", "Frequency penalty.")
     request_presence_penalty: float | None = _f("gen_ai.request.presence_penalty", "double", "Presence penalty.")
     request_seed: int | None = _f("gen_ai.request.seed", "long", "Sampling seed.")
     request_stream: bool | None = _f("gen_ai.request.stream", "boolean", "Whether a streamed response was asked for.")
     response_id: str | None = _f("gen_ai.response.id", "keyword", "Provider's id of the completion.")
-    response_model: str | None = _f("gen_ai.response.model", "keyword", "Model that answered.")
+    response_model: str | None = _f("gen_ai.response.model", "keyword", "Model that answered, redacted.")
     response_finish_reasons: list[str] | None = _f(
         "gen_ai.response.finish_reasons", "keyword", "Why generation stopped, one per choice."
     )
@@ -84,7 +85,7 @@ class AuditRecord(BaseModel):
     )
     http_method: str | None = _f("http.request.method", "keyword", "HTTP method.")
     url_full: str | None = _f("url.full", "keyword", "Request URL with credentials and secret parameters masked.")
-    url_path: str | None = _f("url.path", "keyword", "Request path.")
+    url_path: str | None = _f("url.path", "keyword", "Request path, redacted.")
     server_address: str | None = _f("server.address", "keyword", "Host called.")
     server_port: int | None = _f("server.port", "long", "Port called.")
     http_client: str | None = _f("sidecar.http.client", "keyword", "httpx, httpx2 or requests.")
@@ -98,7 +99,7 @@ class AuditRecord(BaseModel):
     resend_count: int | None = _f("http.request.resend_count", "long",
                                   "Attempt number of a retried request (0 = first), from the SDK's retry header.")
     retry_group: str | None = _f("sidecar.retry.group", "keyword",
-                                 "Same for attempts of one logical request: hash of method, URL path and body.")
+                                 "Same for attempts of one logical request: keyed HMAC of method, URL path and body.")
     retry_delay: float | None = _f("sidecar.retry.delay", "double",
                                    "Seconds between the previous attempt of this group ending and this one starting.")
     cache_hit: bool | None = _f("sidecar.cache.hit", "boolean",
@@ -108,7 +109,7 @@ class AuditRecord(BaseModel):
                                      "Where a call without a response failed: connect, read, write, pool, tls.")
     status_code: int | None = _f("http.response.status_code", "long", "HTTP status; absent when no response came.")
     error_type: str | None = _f("error.type", "keyword", "Status code as a string, or the exception's class name.")
-    error_code: str | None = _f("error.code", "keyword", "Provider's error code or type from the error body.")
+    error_code: str | None = _f("error.code", "keyword", "Provider's error code or type from the error body, redacted.")
     error_message: str | None = _f("error.message", "text", "Provider's error message, redacted.")
     retry_after: float | None = _f("sidecar.response.retry_after", "double", "Seconds the server asked to wait.")
     request_bytes: int | None = _f("http.request.body.bytes", "long", "Request body size as sent.")
@@ -122,7 +123,8 @@ class AuditRecord(BaseModel):
     )
     redaction_total: int | None = _f("sidecar.redaction.total", "long", "Sum of the redaction counts.")
     content_truncated: bool | None = _f("sidecar.content.truncated", "boolean", "A captured body hit the size cap.")
-    content_note: str | None = _f("sidecar.content.note", "keyword", "Why content is absent or partial.")
+    content_note: str | None = _f("sidecar.content.note", "keyword",
+                                     "Why content is absent, partial or altered (docs/record.md lists the notes).")
     request_content: str | None = _f("sidecar.request.content", "text", "Request body, redacted and size-capped.")
     response_content: str | None = _f(
         "sidecar.response.content", "text", "Response body (streamed: the assembled text), redacted and size-capped."

@@ -47,7 +47,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecar.ship._metrics import record_view
-from sidecar.telemetry import ModelLabels
+from sidecar.telemetry import ModelLabels, provider_label, status_label
 
 log = logging.getLogger("sidecar.anomaly")
 
@@ -128,8 +128,8 @@ def _view_fields(doc: dict[str, Any]) -> _Fields | None:
     status = doc.get("http.response.status_code")
     model = doc.get("gen_ai.request.model") or doc.get("gen_ai.response.model")
     fingerprint = doc.get("sidecar.credential.fingerprint")
-    return _Fields(ts, provider, model if isinstance(model, str) else None,
-                   str(status) if isinstance(status, int) else "none",
+    return _Fields(ts, provider_label(provider), model if isinstance(model, str) else None,
+                   status_label(status) if isinstance(status, int) else "none",  # labels: a bounded set
                    fingerprint if isinstance(fingerprint, str) else None)
 
 

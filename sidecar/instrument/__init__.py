@@ -11,13 +11,14 @@ loads them too) it is re-applied on top of ours, and restored as it was on ``uni
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
@@ -156,6 +157,7 @@ def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: 
         if not _atexit_registered:
             atexit.register(_shutdown)
             _atexit_registered = True
+        _wrap_exit()
         log.debug("llm-audit-sidecar instrumented %s; spool %s", [p.name for p in _patched], settings.spool_dir)
 
 
@@ -174,6 +176,7 @@ def uninstrument() -> None:
             if p.otel is not None and p.otel_was_active:
                 p.otel.instrument()
         _state.runtime = None
+        _unwrap_exit()
         runtime.close()
 
 
@@ -199,6 +202,34 @@ def _after_fork_in_child() -> None:
     runtime = _state.runtime
     if runtime is not None:
         runtime.after_fork()
+
+
+# Forked workers (multiprocessing, concurrent.futures, pre-fork servers) end with os._exit, which
+# runs no atexit handler: the records of their last calls would still sit in the writer's queue.
+# os._exit is wrapped, while instrumented, to write them first (bounded wait); a process killed by
+# a signal still loses what was queued (see docs/record.md for the measured window).
+_EXIT_FLUSH_S = 5.0
+_real_exit = os._exit
+
+
+def _exit_after_flush(status: int) -> NoReturn:  # the signature of os._exit
+    runtime = _state.runtime
+    if runtime is not None:
+        with contextlib.suppress(BaseException):  # exiting regardless
+            runtime.writer.close(_EXIT_FLUSH_S)  # writes what is queued and seals the segment
+    _real_exit(status)
+
+
+def _wrap_exit() -> None:
+    global _real_exit
+    if os._exit is not _exit_after_flush:
+        _real_exit = os._exit
+        os._exit = _exit_after_flush
+
+
+def _unwrap_exit() -> None:
+    if os._exit is _exit_after_flush:
+        os._exit = _real_exit
 
 
 if hasattr(os, "register_at_fork"):  # once per process, whatever the instrument/uninstrument cycles

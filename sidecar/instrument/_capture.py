@@ -99,6 +99,15 @@ class CallCapture:
     _finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def trace_hex(self) -> str | None:
+        """The call's trace id (hex), when it has a valid span."""
+        ctx = self.span.get_span_context() if self.span is not None else None
+        return format(ctx.trace_id, "032x") if ctx is not None and ctx.is_valid else None
+
+    def span_hex(self) -> str | None:
+        ctx = self.span.get_span_context() if self.span is not None else None
+        return format(ctx.span_id, "016x") if ctx is not None and ctx.is_valid else None
+
     def finish(self, sink: Callable[[CallCapture], Any], *, outcome: str | None = None,
                exception: BaseException | None = None) -> None:
         """Hand the call to the pipeline exactly once, whatever ends it first (end, error, close, GC)."""

@@ -12,9 +12,10 @@ from typing import Any
 from sidecar._config import Settings
 from sidecar._context import current_user
 from sidecar._files import resolve_group
-from sidecar._pipeline import RecordBuilder, header
+from sidecar._pipeline import RecordBuilder, encode, header
 from sidecar.audit import IntegrityKey
 from sidecar.instrument._capture import TAIL_BYTES, BodyTee, CallCapture
+from sidecar.instrument._span_redact import SpanRedactor
 from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, app_keys, parse_rules
 from sidecar.spool import SpoolConfig, SpoolWriter
@@ -61,6 +62,8 @@ class Runtime:
         self.metrics = metrics_for(registry, settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
+        self.spans = SpanRedactor(self.redactor, self.matcher,
+                                  lambda value, bound: self.builder.redact_field(value, bound, {}))
         self.writer = SpoolWriter(
             SpoolConfig(settings.spool_dir, settings.spool_fsync, settings.spool_fsync_interval,
                         settings.spool_segment_bytes, settings.spool_segment_seconds, settings.spool_queue_size,
@@ -124,7 +127,8 @@ class Runtime:
         self.writer.submit(cap)
 
     def name_failed_span(self, cap: CallCapture) -> None:
-        """On a transport failure the instrumentor ends the span itself; name it now (error path only)."""
+        """On a transport failure the instrumentor ends the span itself; name it now (error path only),
+        from redacted values, and redact what the instrumentor set on it."""
         if cap.span is None or not cap.span.is_recording():
             return
         model = cap.endpoint.path_model
@@ -133,8 +137,10 @@ class Runtime:
                 body = json.loads(cap.request_body)
                 if isinstance(body, dict) and isinstance(body.get("model"), str):
                     model = body["model"]
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
+        if model:
+            model = self.builder.redact_field(model, 256, {})
         doc = {"gen_ai.operation.name": cap.endpoint.operation, "gen_ai.request.model": model}
         cap.span.update_name(span_name(doc))
         cap.span.set_attribute("gen_ai.provider.name", cap.endpoint.provider)
@@ -142,6 +148,13 @@ class Runtime:
             cap.span.set_attribute("gen_ai.operation.name", cap.endpoint.operation)
         if model:
             cap.span.set_attribute("gen_ai.request.model", model)
+        self.redact_span(cap.span)
+
+    def redact_span(self, span: Any) -> None:
+        self.spans.redact_span(span)
+
+    def redact_message(self, text: str, limit: int) -> str:
+        return self.spans.message(text, limit)
 
     # -- writer thread ---------------------------------------------------------------
 
@@ -155,17 +168,24 @@ class Runtime:
         if cap.span is not None and cap.span_owned:
             end_ns = cap.start_ns + int(doc.get("event.duration") or 0)
             try:
-                apply_to_span(cap.span, doc, end_time_ns=end_ns)
+                if cap.span.is_recording():
+                    apply_to_span(cap.span, doc, end_time_ns=None)
+                    self.redact_span(cap.span)
             except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()
+            finally:
+                cap.span.end(end_time=end_ns)
         if self.key_problem is not None:
             doc["sidecar.content.note"] = "key_unavailable"  # content withheld: no usable HMAC key
-        self.metrics.observe_call(doc)
+        try:
+            self.metrics.observe_call(doc)
+        except Exception:
+            self.metrics.internal_errors.labels("pipeline").inc()
         failures = self.builder.redaction_failures
         if failures != self._redaction_failures_seen:
             self.metrics.redaction_failures.inc(failures - self._redaction_failures_seen)
             self._redaction_failures_seen = failures
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return encode(doc)
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self.writer.flush(timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from sidecar.instrument._runtime import Runtime
@@ -21,4 +22,7 @@ def internal_error(stage: str) -> None:
     now = time.monotonic()
     if now - _last_log > 60:
         _last_log = now
-        log.warning("llm-audit-sidecar internal error in %s (the call was not affected)", stage, exc_info=True)
+        # the exception's class only: its message or a traceback's values may quote the call's content
+        kind = sys.exc_info()[0]
+        log.warning("llm-audit-sidecar internal error in %s: %s (the call was not affected)", stage,
+                    kind.__name__ if kind is not None else "unknown")

@@ -12,13 +12,14 @@ case the record pipeline ends it, with the GenAI attributes, when the body ends.
 from __future__ import annotations
 
 import contextvars
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 
@@ -48,6 +49,25 @@ def claim_current_span() -> Span | None:
     return slot.span
 
 
+def _record_redacted(span: Span, exc: BaseException, record: bool, set_status: bool) -> None:
+    if not span.is_recording() or not isinstance(exc, Exception):
+        return
+    from sidecar.instrument import _state  # the runtime's redactor (imported late: _state imports us)
+
+    kind = type(exc).__qualname__
+    runtime = _state.runtime
+    message = stack = "[withheld]"
+    if runtime is not None:
+        message = runtime.redact_message(str(exc), 2048)
+        stack = runtime.redact_message("".join(traceback.format_exception(exc)), 8192)
+    if record:
+        span.add_event("exception", {"exception.type": f"{type(exc).__module__}.{kind}",
+                                     "exception.message": message, "exception.stacktrace": stack,
+                                     "exception.escaped": True})
+    if set_status:
+        span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"))
+
+
 class DeferringTracer(trace.Tracer):
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
@@ -69,17 +89,30 @@ class DeferringTracer(trace.Tracer):
         end_on_exit: bool = True,
     ) -> Iterator[Span]:
         slot: _Slot | None = None
+        from sidecar.instrument import _state  # imported late: _state imports this module's users
+
+        runtime = _state.runtime
+        if runtime is not None and attributes:
+            try:  # a model call's URL is redacted before any span processor sees it
+                attributes = runtime.spans.start_attributes(attributes)
+            except Exception:
+                _state.internal_error("capture")
         try:
             # The inner manager records an exception on the span and sets its status; we end
             # the span only after it has done so, and only if nobody claimed it.
             with self._tracer.start_as_current_span(
-                name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception,
-                end_on_exit=False,
+                name, context, kind, attributes, links, start_time, record_exception=False,
+                set_status_on_exception=False, end_on_exit=False,
             ) as span:
                 slot = _Slot(span)
                 token = _current_slot.set(slot)
                 try:
                     yield span
+                except BaseException as exc:
+                    # Recorded here, redacted: an exception's message can hold the URL with its query
+                    # (requests: "Max retries exceeded with url: /v1/...?key=...").
+                    _record_redacted(span, exc, record_exception, set_status_on_exception)
+                    raise
                 finally:
                     _current_slot.reset(token)
         finally:

@@ -4,6 +4,7 @@ from sidecar.providers._match import Endpoint, EndpointMatcher, HostRule, parse_
 from sidecar.providers._parse import (
     Fields,
     StreamSummary,
+    iter_lines,
     iter_sse_data,
     looks_like_model_request,
     parse_error,
@@ -17,6 +18,7 @@ __all__ = [
     "Fields",
     "HostRule",
     "StreamSummary",
+    "iter_lines",
     "iter_sse_data",
     "looks_like_model_request",
     "parse_error",

@@ -7,18 +7,31 @@ exception (the caller still guards them). Field names are AuditRecord attribute 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 Fields = dict[str, Any]
 
 
+_INT64 = 2**63
+
+
 def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number (JSON parsers here accept NaN and Infinity; the index does not)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+    """An integer that fits the index's 64-bit long."""
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) and -_INT64 <= v < _INT64 else None
 
 
 def _str(v: Any) -> str | None:
@@ -32,6 +45,10 @@ def _stops(v: Any) -> list[str] | None:
         out = [s for s in v if isinstance(s, str)]
         return out or None
     return None
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
 
 
 def _d(v: Any) -> dict[str, Any]:
@@ -137,8 +154,8 @@ def _gemini_usage(f: Fields, usage: Any) -> None:
 
 
 def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
-    for cand in obj.get("candidates") or ():
-        for part in _d(_d(cand).get("content")).get("parts") or ():
+    for cand in _list(obj.get("candidates")):
+        for part in _list(_d(_d(cand).get("content")).get("parts")):
             t = _d(part).get("text")
             if isinstance(t, str):
                 yield t
@@ -148,7 +165,7 @@ def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
 
 
 def _gemini_finish(obj: dict[str, Any]) -> list[str]:
-    return [c["finishReason"] for c in obj.get("candidates") or () if isinstance(c, dict)
+    return [c["finishReason"] for c in _list(obj.get("candidates")) if isinstance(c, dict)
             and isinstance(c.get("finishReason"), str)]
 
 
@@ -178,7 +195,7 @@ def parse_response(api_format: str, body: Any) -> Fields:
     if api_format == "openai":
         _set(f, "response_id", _str(body.get("id")))
         _set(f, "response_model", _str(body.get("model")))
-        reasons = [c.get("finish_reason") for c in body.get("choices") or () if isinstance(c, dict)]
+        reasons = [c.get("finish_reason") for c in _list(body.get("choices")) if isinstance(c, dict)]
         reasons = [r for r in reasons if isinstance(r, str)]
         if not reasons and isinstance(body.get("status"), str) and body.get("object") == "response":
             reasons = [body["status"]]
@@ -207,16 +224,30 @@ def parse_response(api_format: str, body: Any) -> Fields:
 # ---------------------------------------------------------------- streams
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def iter_lines(text: str) -> list[str]:
+    """Lines as the SSE and NDJSON specifications end them: CRLF, CR or LF, nothing else
+    (``str.splitlines`` also splits on U+2028, U+0085, form feeds ... inside a JSON string)."""
+    return _LINE_END.split(text)
+
+
 def iter_sse_data(text: str) -> Iterator[str]:
-    """The ``data:`` payloads of a server-sent-event stream (multi-line data joined)."""
+    """The ``data`` payloads of a server-sent-event stream (multi-line data joined with LF).
+
+    As the specification reads a line: ``data:value`` or ``data: value`` (one leading space
+    removed, no more), ``data`` alone is an empty value, other fields and comments are skipped."""
     data: list[str] = []
-    for line in text.splitlines():
+    for line in _LINE_END.split(text):
         if not line:
             if data:
                 yield "\n".join(data)
                 data = []
         elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+            data.append(line[6:] if line[5:6] == " " else line[5:])
+        elif line == "data":
+            data.append("")
     if data:
         yield "\n".join(data)
 
@@ -291,7 +322,7 @@ class StreamSummary:
             return
         _set(f, "response_id", _str(obj.get("id")))
         _set(f, "response_model", _str(obj.get("model")))
-        for choice in obj.get("choices") or ():
+        for choice in _list(obj.get("choices")):
             c = _d(choice)
             self._add_text(_d(c.get("delta")).get("content"))
             self._add_text(c.get("text"))

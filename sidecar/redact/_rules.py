@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "VALIDATORS", "Rule", "iban_ok", "luhn_ok",
+    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "UNICODE_RULES", "VALIDATORS", "Rule", "iban_ok",
+    "luhn_ok",
 ]  # fmt: skip
 
 Validator = Callable[[str], bool]
@@ -80,12 +81,29 @@ def _card_prefix_ok(digits: str) -> bool:
     return digits.startswith("1800")
 
 
-def card_ok(value: str) -> bool:
-    """Payment card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit."""
-    digits = _only_digits(value)
+def _one_card_ok(digits: str) -> bool:
     if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
         return False
     return _card_prefix_ok(digits) and luhn_ok(digits)
+
+
+def card_ok(value: str) -> bool:
+    """Payment card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit.
+
+    The pattern takes as many digit groups as it can, so a card next to another group of digits
+    (``2 4111 1111 1111 1111 0``) is also looked for among the groups: the mask then covers the
+    extra groups too, which over-masks a little rather than miss a card."""
+    digits = _only_digits(value)
+    if _one_card_ok(digits):
+        return True
+    groups = [g for g in re.split(r"[ -]", value) if g]
+    if len(groups) < 2:
+        return False
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups) + 1):
+            if (i, j) != (0, len(groups)) and _one_card_ok("".join(groups[i:j])):
+                return True
+    return False
 
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -184,7 +202,14 @@ def _basic_ok(value: str) -> bool:
 
 def _assignment_ok(value: str) -> bool:
     low = value.lower()
-    return low not in {"true", "false", "null", "none", "undefined", "required", "optional", "string"}
+    # the words a config or a header uses in place of a value (and the auth scheme before one)
+    return low not in {"true", "false", "null", "none", "undefined", "required", "optional", "string", "bearer",
+                       "basic", "digest", "negotiate"}
+
+
+def _not_ascii(value: str) -> bool:
+    """Only what the ASCII e-mail rule cannot see (its matches are that rule's)."""
+    return not value.isascii()
 
 
 def _ipv6_ok(value: str) -> bool:
@@ -242,6 +267,19 @@ _NDA = "(?![0-9A-Za-z])"
 _ASSIGNED = (
     r"(?:\\?[\"'])?[ \t]{0,3}[:=][ \t]{0,3}(?:\\?[\"'])?(?![0-9a-f]{8}>)"
     r"(?P<secret>[A-Za-z0-9!#$%&()*+./:=?@^_`{|}~\[\]-]{4,512})"
+)
+# Letters of alphabetic scripts that mix with ASCII in a name (Latin, Greek, Cyrillic, Hebrew,
+# Arabic, Indic, Thai) and of the CJK scripts (kana, ideographs, Hangul), which do not.
+_ALPHA = r"\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0370-\u03FF\u0400-\u052F\u0590-\u06FF\u0900-\u0EFF\u1E00-\u1FFF"
+_CJK = r"\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF"
+_INTL_EMAIL = (
+    # local part: ASCII mixed with alphabetic letters (josé), or CJK with digits (张三), so a
+    # CJK sentence glued to an ASCII address is not swallowed whole; at most 16 CJK characters
+    rf"(?:(?<![A-Za-z0-9._%+{_ALPHA}-])[A-Za-z0-9._%+{_ALPHA}-]{{1,64}}"
+    rf"|[0-9._%+{_CJK}-]{{1,16}})"
+    # domain: labels of letters of any script, separated by '.' or the ideographic full stops
+    rf"@(?:[A-Za-z0-9{_ALPHA}{_CJK}-]{{1,63}}[.\u3002\uFF0E\uFF61]){{1,8}}"
+    rf"(?:xn--[A-Za-z0-9-]{{1,59}}|[A-Za-z]{{2,24}}|[{_ALPHA}{_CJK}]{{1,24}})(?![A-Za-z0-9-])"
 )
 _NANP_EXT = r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
 
@@ -309,19 +347,36 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     *(
         Rule("SECRET", r"(?<![A-Za-z0-9])(?i:" + names + ")" + _ASSIGNED, _assignment_ok, literals=literals)
         for names, literals in (
-            ("pass(?:word|wd|phrase)", ("pass",)),
+            ("pass(?:word|wd|phrase|code)", ("pass",)),
             ("pwd", ("pwd",)),
             ("(?:client[_-]?)?secret(?:[_-]?key)?", ("secret",)),
             ("(?:api|access|private)[_-]?key", ("key",)),
             ("(?:access|auth|refresh)[_-]?token", ("token",)),
+            # one-time codes, PINs and card codes; session ids, signatures, cookies: also when a JSON
+            # document sits escaped inside a JSON string (tool arguments), where no key walk sees it.
+            # One rule a name: an alternation in front is tried at every letter (~20x slower).
+            ("otp", ("otp",)),
+            ("totp", ("totp",)),
+            ("pin", ("pin",)),
+            ("cvv2?", ("cvv",)),
+            ("cvc2?", ("cvc",)),
+            ("mfa[_-]?code", ("mfa",)),
+            ("session[_-]?id", ("session",)),
+            ("signature", ("signature",)),
+            ("cookie", ("cookie",)),
+            ("authorization", ("authorization",)),
         )
     ),
     Rule(
         "EMAIL",
-        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}"
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
+        r"(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"  # an IDN top-level domain in its ASCII (punycode) form
         r"(?![A-Za-z0-9-])",
         literals=("@",),
     ),
+    # e-mails with a non-ASCII local part or an internationalised (IDN) domain; scanned only in
+    # texts that hold non-ASCII characters (see UNICODE_RULES)
+    Rule("EMAIL", _INTL_EMAIL, _not_ascii, literals=("@",)),
 )
 
 #: Numeric rules: every match holds a run of seven or more digits and separators, so they scan only
@@ -423,6 +478,9 @@ IP_RULES: tuple[Rule, ...] = (
 
 #: The rules that scan only the number windows (the shortest IPv4 address, 1.1.1.1, is a run of seven).
 NUMERIC_RULES: frozenset[Rule] = frozenset((*_NUMERIC_BUILTINS, _IPV4))
+
+#: Rules that can only match in a text holding non-ASCII characters: skipped on ASCII texts.
+UNICODE_RULES: frozenset[Rule] = frozenset(rule for rule in BUILTIN_RULES if rule.validator is _not_ascii)
 
 #: Rules that match their names in any case (``Bearer``, ``PassWord=``): their literals are
 #: lower-case and looked up in the lower-cased text.

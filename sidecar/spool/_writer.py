@@ -13,6 +13,7 @@ import collections
 import logging
 import os
 import pathlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,23 @@ _WAKE_AT = 256
 _YIELD_EVERY = 0.002
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".jsonl"
+
+
+_DROP_LOGS = 60
+_TRACE_IN_LINE = re.compile(rb'"trace\.id":"([0-9a-f]{32})"')
+
+
+def _trace_of_item(item: Any) -> str | None:
+    try:
+        trace = item.trace_hex()
+        return trace if isinstance(trace, str) else None
+    except Exception:
+        return None
+
+
+def _trace_of_line(line: bytes) -> str | None:
+    m = _TRACE_IN_LINE.search(line, 0, 4096)
+    return m.group(1).decode() if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +98,7 @@ class SpoolWriter:
         self._spool_size_checked = 0.0
         self._spool_full = False
         self._last_warning: dict[str, float] = {}
+        self._drop_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, lines, unlogged)
         self.written = 0
         self.dropped = 0
 
@@ -90,7 +109,7 @@ class SpoolWriter:
         waiter = _Waiter() if self.config.fsync == "always" else None
         with self._cond:
             if len(self._queue) >= self.config.queue_size:
-                self._drop("queue_full", 1)
+                self._drop("queue_full", 1, [_trace_of_item(item)])
                 return False
             self._queue.append((item, waiter))
             if self._thread is None:
@@ -136,11 +155,15 @@ class SpoolWriter:
         self._queue.clear()
         self._thread = None
         self._stopping = False
+        self._busy = False  # the parent's writer may have been mid-batch: not ours to wait for
         self._fd = None
         self._path = None
+        self._dirty = False
+        self._segment_size = 0
         self._seq = 0
         self._chain_head = ""
         self._segment_no = 0
+        self._last_warning = {}
 
     # -- writer thread ---------------------------------------------------------
 
@@ -166,9 +189,9 @@ class SpoolWriter:
                 if batch:
                     self._write_batch(batch)
                 self._timers()
-            except Exception:  # the writer thread must survive anything
+            except Exception as exc:  # the writer thread must survive anything
                 self._metrics.internal_errors.labels("spool").inc()
-                self._warn("crash", "spool writer error", exc_info=True)
+                self._warn("crash", f"spool writer error ({type(exc).__name__})")
             finally:
                 with self._cond:
                     self._busy = False
@@ -204,12 +227,13 @@ class SpoolWriter:
                 waiters.append(waiter)
             try:
                 line = self._process(item, self._seq + 1)
-            except Exception:
+            except Exception as exc:
                 line = None
                 self._metrics.internal_errors.labels("pipeline").inc()
-                self._warn("pipeline", "could not build an audit record", exc_info=True)
+                # the class only: a message or a traceback's values may quote the call's content
+                self._warn("pipeline", f"could not build an audit record ({type(exc).__name__})")
             if line is None:
-                self._drop("pipeline_failed", 1)
+                self._drop("pipeline_failed", 1, [_trace_of_item(item)])
                 continue
             # Sequence numbers and the hash chain advance only for records that are written,
             # so a dropped record never looks like a deleted one to the verifier.
@@ -243,7 +267,7 @@ class SpoolWriter:
                 rest = [line for later in chunks[n + 1:] for line in later]
                 if rest:
                     self._seq -= len(rest)
-                    self._drop("write_failed", len(rest))
+                    self._drop("write_failed", len(rest), [_trace_of_line(line) for line in rest])
                 ok = False
                 break
         if waiters:
@@ -254,7 +278,7 @@ class SpoolWriter:
     def _append(self, lines: list[bytes]) -> bool:
         if self._over_cap():
             self._rewind(lines)
-            self._drop("spool_full", len(lines))
+            self._drop("spool_full", len(lines), [_trace_of_line(line) for line in lines])
             return False
         data = b"".join(line + b"\n" for line in lines)
         try:
@@ -282,7 +306,7 @@ class SpoolWriter:
         except OSError as exc:
             self._metrics.spool_write_failures.inc()
             self._rewind(lines)
-            self._drop("write_failed", len(lines))
+            self._drop("write_failed", len(lines), [_trace_of_line(line) for line in lines])
             self._warn("write", f"spool write failed ({exc.strerror or exc}); {len(lines)} records dropped")
             return False
         self.written += len(lines)
@@ -350,10 +374,22 @@ class SpoolWriter:
         self._path = None
         self._dirty = False
 
-    def _drop(self, reason: str, n: int) -> None:
+    def _drop(self, reason: str, n: int, traces: list[str | None]) -> None:
+        """Count a drop by reason and log it with the calls' trace ids (at most ``_DROP_LOGS`` lines a
+        minute per reason; the lines after that are counted and named in the next one)."""
         self.dropped += n
         self._metrics.records_dropped.labels(reason).inc(n)
-        self._warn(reason, f"audit records dropped: {reason} ({n})")
+        now = time.monotonic()
+        window, logged, unlogged = self._drop_log.get(reason, (now, 0, 0))
+        if now - window >= 60.0:
+            window, logged = now, 0
+        if logged >= _DROP_LOGS:
+            self._drop_log[reason] = (window, logged, unlogged + n)
+            return
+        ids = ",".join(t or "-" for t in traces[:20]) + (",..." if len(traces) > 20 else "")
+        more = f"; {unlogged} more dropped since the last line" if unlogged else ""
+        log.warning("audit records dropped: %s (%d); trace ids %s%s", reason, n, ids, more)
+        self._drop_log[reason] = (window, logged + 1, 0)
 
     def _warn(self, key: str, message: str, exc_info: bool = False) -> None:
         """Log a problem at most once per minute per kind: loud, not a flood."""

@@ -22,10 +22,56 @@ CALL_LABELS = ("provider", "model", "operation", "status_code", "error_type")
 PREINIT_CODES = ("200", "400", "401", "403", "429", "500", "503")
 
 _MODEL_CLEAN = re.compile(r"[^a-z0-9._:/-]")
+# A model name is words and version numbers; a long run of mixed letters and digits is a key, an id
+# or a hash (a fine-tuned model's suffix), never a label.
+_TOKEN_LIKE = re.compile(r"(?=[a-z0-9]{0,63}[0-9])(?=[a-z0-9]{0,63}[a-z])[a-z0-9]{20,}")
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]{0,39}:[0-9a-f]{8}>")
+MAX_LABEL_CHARS = 64
+#: Status codes kept as label values; any other is "other".
+KNOWN_STATUS_CODES = frozenset((
+    "200", "201", "202", "204", "206", "301", "302", "304", "307", "308", "400", "401", "402", "403", "404", "405",
+    "408", "409", "410", "413", "415", "422", "424", "429", "451", "499", "500", "501", "502", "503", "504", "529",
+))  # fmt: skip
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}")
+
+
+def model_label_value(model: str) -> str:
+    """The label form of a (redacted) model name: lower case, safe characters, at most 64 characters.
+
+    A name holding a placeholder becomes ``redacted``; a fine-tuned name (``ft:base:org:suffix:id``)
+    its base (``ft:base``); a name with a key-like run, or too long, ``other``."""
+    if _PLACEHOLDER.search(model):
+        return "redacted"
+    name = _MODEL_CLEAN.sub("_", model.strip().lower())
+    if name.startswith("ft:"):
+        name = "ft:" + name[3:].split(":", 1)[0]
+    elif name.startswith("accounts/") and "/models/" in name:  # Fireworks-style account paths
+        name = name.split("/models/", 1)[1]
+    if not name or len(name) > MAX_LABEL_CHARS or _TOKEN_LIKE.search(name):
+        return "other"
+    return name
+
+
+def status_label(status: Any) -> str:
+    if status is None:
+        return "none"
+    code = str(status)
+    return code if code in KNOWN_STATUS_CODES else "other"
+
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+_RULE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+
+
+def provider_label(value: Any) -> str:
+    """Provider and operation: names from the endpoint table or the operator's host rules."""
+    if not value:
+        return "unknown"
+    return value if isinstance(value, str) and _WORD.fullmatch(value) else "other"
 
 
 class ModelLabels:
-    """Normalises model names and caps how many distinct ones become label values."""
+    """Normalises (redacted) model names and caps how many distinct ones become label values."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
@@ -35,7 +81,32 @@ class ModelLabels:
     def __call__(self, model: str | None) -> str:
         if not model:
             return "unknown"
-        name = _MODEL_CLEAN.sub("_", model.lower()[:64])
+        name = model_label_value(model)
+        if name in self._seen or name in ("other", "redacted"):
+            return name
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                return "other"
+            self._seen.add(name)
+        return name
+
+
+class ErrorTypeLabels:
+    """``error.type`` as a label: a known status code, or an exception's class name (capped in number)."""
+
+    def __init__(self, limit: int = 50) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, error_type: str | None) -> str:
+        if not error_type:
+            return ""
+        if error_type.isdigit():
+            return status_label(error_type)
+        name = error_type.rsplit(".", 1)[-1]
+        if not _CLASS_NAME.fullmatch(name):
+            return "other"
         if name in self._seen:
             return name
         with self._lock:
@@ -52,6 +123,7 @@ class CallMetrics:
         reg = registry if registry is not None else REGISTRY
         self.registry = reg
         self.model_label = ModelLabels(max_models)
+        self.error_label = ErrorTypeLabels()
         self.duration = Histogram(
             "gen_ai_client_operation_duration", "GenAI operation duration (to the end of the body).",
             CALL_LABELS, unit="seconds", buckets=DURATION_BUCKETS, registry=reg)
@@ -78,14 +150,11 @@ class CallMetrics:
 
     def observe_call(self, doc: dict[str, Any]) -> None:
         """Update the call families from one record document."""
-        provider = doc.get("gen_ai.provider.name") or "unknown"
+        provider = provider_label(doc.get("gen_ai.provider.name"))
         model = self.model_label(doc.get("gen_ai.request.model") or doc.get("gen_ai.response.model"))
-        operation = doc.get("gen_ai.operation.name") or "unknown"
-        status = doc.get("http.response.status_code")
-        status_code = str(status) if status is not None else "none"
-        error_type = doc.get("error.type") or ""
-        if error_type and not error_type.isdigit():
-            error_type = error_type.rsplit(".", 1)[-1][:60]
+        operation = provider_label(doc.get("gen_ai.operation.name"))
+        status_code = status_label(doc.get("http.response.status_code"))
+        error_type = self.error_label(doc.get("error.type"))
         if doc.get("sidecar.cache.hit"):
             self.cache_hits.labels(provider, model, operation).inc()
             return
@@ -103,7 +172,8 @@ class CallMetrics:
         if isinstance(ttfc, float) and doc.get("gen_ai.request.stream"):
             self.ttfc.labels(provider, model, operation).observe(ttfc)
         for kind, count in (doc.get("sidecar.redaction.counts") or {}).items():
-            self.redactions.labels(kind).inc(count)
+            if isinstance(count, int) and _RULE_NAME.fullmatch(kind):  # rule names: a bounded set
+                self.redactions.labels(kind).inc(count)
 
 
 class Metrics(CallMetrics):

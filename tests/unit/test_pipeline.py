@@ -17,6 +17,7 @@ def test_decode_body() -> None:
     assert decode_body(gzip.compress(data), "gzip", 50)[0] == data[:50]  # never more than the cap
     assert decode_body(b"not gzip", "gzip", 100) == (b"", "undecodable_gzip")
     assert decode_body(b"x", "br", 100) == (b"", "unsupported_encoding_br")
+    assert decode_body(b"x", "x-secret-value", 100) == (b"", "unsupported_encoding")  # no header value written
     assert decode_body(b"x", None, 100) == (b"x", None)
 
 
