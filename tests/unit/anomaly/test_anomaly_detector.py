@@ -284,14 +284,16 @@ def test_documents_have_the_anomaly_index_fields(run: Run) -> None:
     assert len({d["event.id"] for d in run.docs}) == len(run.docs)
 
 
-def test_cost_per_record(run: Run, tmp_path: pathlib.Path) -> None:
-    """Measured and printed, not asserted (the machine is shared)."""
+def test_raw_and_view_paths_count_alike(run: Run, tmp_path: pathlib.Path) -> None:
+    """observe(raw lines) and observe_docs(shipper views) feed the same counts; the cost of each per
+    record is printed, not asserted (the machine is shared)."""
     from sidecar.ship._metrics import record_view
 
     records = Records()
     raws = [records.raw("openai", "gpt-4o", "200" if i % 50 else "429", i % 4, T0 + i * 0.01) for i in range(20000)]
     views = [v for v in map(record_view, raws) if v is not None]
-    timings = {}
+    assert len(views) == len(raws)
+    timings, counts = {}, {}
     for name in ("observe", "observe_docs"):
         det = AnomalyDetector(tmp_path / f"{name}.json", CollectorRegistry(), autosave=False)
         started = time.perf_counter()
@@ -300,6 +302,8 @@ def test_cost_per_record(run: Run, tmp_path: pathlib.Path) -> None:
         else:
             det.observe_docs(views)
         timings[name] = (time.perf_counter() - started) / len(raws) * 1e6
+        counts[name] = dict(det._counts)
+    assert counts["observe"] == counts["observe_docs"] and sum(counts["observe"].values()) == len(raws)
     print(f"\nanomaly detector cost: observe(raw) {timings['observe']:.2f} us/record, observe_docs(view) "
           f"{timings['observe_docs']:.2f} us/record; in the 4-day simulation ({run.records} records) "
           f"observe {run.observe_seconds / run.records * 1e6:.2f} us/record, "
