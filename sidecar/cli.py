@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.add_argument("--summary", action="store_true", help="counts by provider and status code")
+    # erase, hold add|remove|list (docs/erasure.md): their parsers live with their commands
+    from sidecar.daemon import add_erasure_parsers
+
+    add_erasure_parsers(sub, _since)
     return p
 
 
@@ -341,6 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_audit(settings, args)
     if args.command == "advise":
         return cmd_advise(settings, args)
+    if args.command in ("erase", "hold"):  # docs/erasure.md
+        from sidecar.daemon import cmd_erase, cmd_hold
+
+        return (cmd_erase if args.command == "erase" else cmd_hold)(settings, args, lambda s: _make_sink(s, once=True))
     if args.command == "dashboards":
         from sidecar._dashboards import find_dashboards, install
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar._config import Settings
@@ -58,13 +59,19 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
     return anchors
 
 
-def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[str, Any]], list[Finding], str]:
+Sources = tuple[Any, list[dict[str, Any]], list[Finding], str, list[dict[str, Any]]]
+
+
+def _sources(settings: Settings, make_sink: MakeSink) -> Sources:
+    """(records, digests, store findings, where, ledger events)."""
     if settings.elasticsearch_url:
+        from sidecar.ship._es_erase import read_events, records_pattern
+
         sink = make_sink(settings)
         prefix = settings.index_prefix
-        records = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
+        records = sink.scan(records_pattern(prefix), ["sidecar.producer.id", "sidecar.sequence", "event.id"])
         digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
-        return records, digests, [], f"Elasticsearch {prefix}-*"
+        return _held_once(records), digests, [], f"Elasticsearch {prefix}-*", read_events(sink)
     from sidecar.ship import SqliteStore
 
     path = settings.embedded_store_path
@@ -72,7 +79,22 @@ def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[st
         raise FileNotFoundError(f"no embedded store at {path}")
     store = SqliteStore(path)
     columns = [Finding("altered", rid, detail) for rid, detail in store.column_problems()]
-    return store.all_records(), store.digests(), columns, str(path)
+    try:
+        events = store.events()
+    except sqlite3.OperationalError:  # a store from before the ledger: no events table yet
+        events = []
+    return store.all_records(), store.digests(), columns, str(path), events
+
+
+def _held_once(records: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A held record is in its daily index and in the hold index: count identical copies once (a copy
+    that differs is passed on, and verify reports the second record)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for rid, doc in records:
+        if seen.get(rid) == doc:
+            continue
+        seen.setdefault(rid, doc)
+        yield rid, doc
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
@@ -84,12 +106,12 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
         return 2
     started = time.perf_counter()
     try:
-        records, digests, columns, where = _sources(settings, make_sink)
+        records, digests, columns, where, events = _sources(settings, make_sink)
     except FileNotFoundError as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 1
     report = verify(records, digests, ring, retention_days=settings.retention_days, anchors=anchors,
-                    grace_seconds=settings.digest_grace_seconds, store_findings=columns)
+                    grace_seconds=settings.digest_grace_seconds, store_findings=columns, events=events)
     seconds = time.perf_counter() - started
     findings = [f for f in report.findings
                 if (not args.since or not f.timestamp or f.timestamp >= args.since)
@@ -99,16 +121,31 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
             print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
         else:
             print(f"{f.kind:<15} {f.where}  {f.detail}")
+    _print_erasures(report, args.json)
     for note in report.notices:
         print(f"notice: {note}", file=sys.stderr)
     rate = report.records / seconds if seconds > 0 else 0.0
     anchored = f"; {report.anchors} anchors checked" if anchors else "; no anchor given: a cut tail goes unseen"
     print(f"verified {report.records} records of {report.producers} producers and {report.digests} digests in "
           f"{report.chains} sidecar chains in {where} ({report.covered} records covered by digests{anchored}; "
-          f"{rate:,.0f} records/s): "
+          f"{rate:,.0f} records/s; {report.erased} records erased by {len(report.erasure_events)} signed events; "
+          f"{report.holds} legal holds in force): "
           + ("intact" if not findings else f"{len(findings)} problems, first: {findings[0].kind} at "
              f"{findings[0].where}"), file=sys.stderr)
     return 0 if not findings else 1
+
+
+def _print_erasures(report: Any, as_json: bool) -> None:
+    """One `erased` line per signed erasure event (not a problem: verify still exits 0)."""
+    for e in report.erasure_events:
+        records, fields = e.get("sidecar.event.records") or [], e.get("sidecar.event.fields") or []
+        if as_json:
+            print(json.dumps({"kind": "erased", "where": e["sidecar.event.id"], "records": len(records),
+                              "fields": fields, "operator": e.get("sidecar.event.operator"),
+                              "reason": e.get("sidecar.event.reason"), "@timestamp": e.get("@timestamp")}))
+        else:
+            print(f"{'erased':<15} {e['sidecar.event.id']}  {len(records)} records ({', '.join(fields)}) by "
+                  f"{e.get('sidecar.event.operator')} at {e.get('@timestamp')}: {e.get('sidecar.event.reason')}")
 
 
 def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:

@@ -1,0 +1,94 @@
+"""Legal holds for the retention enforcer and `retention verify` (see docs/erasure.md).
+
+Holds are signed events in the ledger (``events`` table of the embedded store, ``{prefix}-events`` in
+the cluster). They are checked with the configured key; when no key can be read here (a host that
+runs only retention), every hold that is well formed is honoured: keeping a record too long is the
+safe side of a mistake about a legal hold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from sidecar._config import Settings
+from sidecar.audit._holds import sql_clause
+from sidecar.audit._keys import IntegrityKey, KeyRing
+from sidecar.audit._ledger import KIND, SEQ, Ledger, read_ledger
+
+log = logging.getLogger("sidecar.retention")
+
+
+def holds_in_force(settings: Settings | None, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not events:
+        return []
+    ring = _ring(settings) if settings is not None else None
+    if ring is None:
+        log.warning("no HMAC key to check legal holds with: honouring every hold found")
+        shaped = [e for e in events if isinstance(e.get(SEQ), int) and e.get(KIND) in ("hold", "hold_release")]
+        return Ledger(sorted(shaped, key=lambda e: int(e[SEQ]))).holds()
+    ledger = read_ledger(events, ring)
+    for kind, where, detail, _ in ledger.problems:
+        log.warning("ledger %s at %s: %s", kind, where, detail)
+    return ledger.holds()
+
+
+def _ring(settings: Settings) -> KeyRing | None:
+    from sidecar.redact import RedactionError, derive, load_or_create_key
+
+    if not settings.hmac_key and not settings.key_file.exists():
+        return None
+    try:
+        return KeyRing([IntegrityKey(derive(load_or_create_key(settings.hmac_key, settings.key_file), "integrity"))])
+    except (RedactionError, OSError):
+        return None
+
+
+def store_events(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    try:
+        rows = conn.execute("SELECT doc FROM events ORDER BY seq").fetchall()
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
+    out = []
+    for (d,) in rows:
+        try:
+            doc = json.loads(d)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            out.append(doc)
+    return out
+
+
+def store_clause(holds: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """SQL condition true for held ``records`` rows."""
+    return sql_clause(holds)
+
+
+def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
+    """(an Elasticsearch sink to copy with, the ledger events)."""
+    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship._es_erase import read_events
+
+    sink = ElasticsearchSink(
+        str(settings.elasticsearch_url), index_prefix=settings.index_prefix, max_retries=2,
+        api_key=settings.elasticsearch_api_key, username=settings.elasticsearch_username,
+        password=settings.elasticsearch_password,
+        ca_file=str(settings.elasticsearch_ca_file) if settings.elasticsearch_ca_file else None)
+    return sink, read_events(sink)
+
+
+def keep_held_in_cluster(settings: Settings) -> str:
+    """Copy every held document of the daily indices into the hold index; raises when it cannot (the
+    caller then deletes nothing this pass)."""
+    from sidecar.ship._es_erase import copy_held, hold_index
+
+    sink, events = cluster_events(settings)
+    try:
+        holds = holds_in_force(settings, events)
+        copied = copy_held(sink, holds) if holds else 0
+    finally:
+        sink.close()
+    return f"{len(holds)} legal holds: {copied} held documents copied to {hold_index(settings.index_prefix)}"
