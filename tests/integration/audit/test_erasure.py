@@ -97,7 +97,10 @@ def events(t: Target) -> list[dict[str, Any]]:
 
 
 def check(t: Target, **kw: Any) -> Any:
-    return verify(all_records(t), t.digests(), RING, retention_days=90, events=events(t), **kw)
+    """Verify as `sidecar audit verify` does: a held copy identical to its original counts once."""
+    once: dict[str, dict[str, Any]] = {}
+    records = [(rid, d) for rid, d in all_records(t) if once.setdefault(rid, d) is d or once[rid] != d]
+    return verify(records, t.digests(), RING, retention_days=90, events=events(t), **kw)
 
 
 def test_erase_then_verify_ok(target: Target, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,6 +125,10 @@ def test_erase_then_verify_ok(target: Target, tmp_path: pathlib.Path, capsys: py
     assert report.ok and report.erased == 10, report.findings
     rc, out, err = run(capsys, "audit", "verify")
     assert rc == 0 and out.startswith("erased ") and "10 records erased" in err, (out, err)
+    if isinstance(target, EsTarget):  # the old versions were merged away, not only hidden
+        stats = target.es.request("GET", f"/{target.prefix}-2*/_stats/docs")
+        assert stats["_all"]["primaries"]["docs"]["deleted"] == 0
+        assert stats["_all"]["primaries"]["docs"]["count"] == 40
 
 
 def test_erase_by_hand_without_a_signed_event_is_caught(target: Target, tmp_path: pathlib.Path,
@@ -187,6 +194,8 @@ def test_hold_keeps_records_past_retention(target: Target, tmp_path: pathlib.Pat
     assert len([r for r in kept if r.startswith("new-")]) == 40
     report = check(target)
     assert report.ok and report.holds == 1, report.findings
+    rc, out, err = run(capsys, "audit", "verify")
+    assert rc == 0 and "1 legal holds in force" in err, out + err
     rc, out, err = run(capsys, "retention", "verify")
     assert rc == 0, out + err
     rc, out, _ = run(capsys, "hold", "list")
