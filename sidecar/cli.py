@@ -267,7 +267,9 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     f = QueryFilter(provider=args.provider, model=args.model, status=args.status, errors_only=args.errors,
                     since=args.since, until=args.until, user=args.user, service=args.service,
                     limit=None if args.summary else args.limit)
-    docs = store.query(f)
+    from sidecar.daemon import denied_view
+
+    docs = denied_view(settings, store, store.query(f))  # erased subjects' pseudonyms show as <erased>
     if args.summary:
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for d in docs:

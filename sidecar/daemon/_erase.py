@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import secrets
+import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar.audit._erasure import ErasureError, Selector, erase_doc, field_names, pseudonyms_in
+from sidecar.audit._erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
 from sidecar.audit._holds import CRITERIA, PREFIX, describe, holding
 from sidecar.audit._keys import KeyRing
 from sidecar.audit._ledger import FIELDS, HOLD_ID, RECORDS, TAGS, make_event, read_ledger
@@ -58,7 +59,7 @@ def cmd_erase(settings: Settings, args: argparse.Namespace, make_sink: MakeSink)
         return opened
     ring, store = opened
     try:
-        return _erase(ring, store, args)
+        return _erase(ring, store, args, _tags_of(settings, args.deny_value or []))
     except Exception as exc:  # unreachable cluster, locked store: one line
         _say(f"sidecar: erase failed: {type(exc).__name__}: {exc}")
         return 1
@@ -66,7 +67,17 @@ def cmd_erase(settings: Settings, args: argparse.Namespace, make_sink: MakeSink)
         store.close()
 
 
-def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace) -> int:
+def _tags_of(settings: Settings, values: list[str]) -> set[str]:
+    """The pseudonym tags redaction gave these ``TYPE=value`` pairs (the subject's e-mail, phone...)."""
+    if not values:
+        return set()
+    from sidecar.redact import Redactor, derive, load_or_create_key
+
+    redactor = Redactor(derive(load_or_create_key(settings.hmac_key, settings.key_file), "pseudonym"))
+    return {redactor.placeholder(*v.split("=", 1)) for v in values}
+
+
+def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace, given: set[str]) -> int:
     started = time.perf_counter()
     sel, names = _selector(args), field_names(args.fields)
     ledger = read_ledger(store.events(), ring)
@@ -85,7 +96,8 @@ def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argpars
         return 1
     todo = [(loc, new, gone) for loc, new, gone in todo if gone]
     fields = sorted({n for _, _, gone in todo for n in gone})
-    tags = set().union(*(pseudonyms_in(doc, names) for _, doc in matches)) if args.deny_pseudonyms else set()
+    found = set().union(*(pseudonyms_in(doc, names) for _, doc in matches)) if args.deny_pseudonyms else set()
+    tags = given | found
     if args.dry_run:
         _say(f"dry run: would erase {', '.join(fields) or 'nothing'} from {len(todo)} of {len(matches)} records "
              f"matching {sel.by} in {store.where}" + (f"; would deny {len(tags)} pseudonym tags" if tags else ""))
@@ -169,6 +181,18 @@ def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
     return 1 if ledger.problems else 0
 
 
+def denied_view(settings: Settings, store: Any, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``docs`` with the pseudonym tags of erased subjects shown as ``<erased>`` (signed ``deny`` events
+    of the embedded store's ledger; without a usable key nothing is denied)."""
+    try:
+        ring = key_ring(settings, None)
+        tags = read_ledger(store.events(), ring).denied_tags()
+    except (AuditUsageError, sqlite3.Error):
+        tags = set()
+    for d in docs:
+        yield mask_denied(d, tags) if tags else d
+
+
 def add_parsers(sub: Any, since: Callable[[str], str]) -> None:
     """The `erase` and `hold` subcommands (called from the CLI's parser)."""
     er = sub.add_parser("erase", help="erase the content or personal fields of records, keeping the audit proof")
@@ -184,6 +208,8 @@ def add_parsers(sub: Any, since: Callable[[str], str]) -> None:
     er.add_argument("--operator", default=_whoami(), help="who asked (default: the login name)")
     er.add_argument("--deny-pseudonyms", action="store_true",
                     help="also deny the pseudonym tags found in the erased fields: views show <erased>")
+    er.add_argument("--deny-value", action="append", type=_type_value, metavar="TYPE=VALUE",
+                    help="deny the pseudonym tag of this value of the subject (e.g. EMAIL=a@b.example); repeatable")
     er.add_argument("--keyring", metavar="FILE", type=_path, help="older HMAC secrets (records made before a rotation)")
     hold = sub.add_parser("hold", help="legal holds: keep records past retention, refuse their erasure")
     hs = hold.add_subparsers(dest="hold_command", required=True)
@@ -211,6 +237,14 @@ def _classes(value: str) -> list[str]:
     if not parts:
         raise argparse.ArgumentTypeError("name content, personal or both")
     return parts
+
+
+def _type_value(value: str) -> str:
+    kind, sep, rest = value.partition("=")
+    if not sep or not kind.isupper() or not rest:
+        raise argparse.ArgumentTypeError(f"{value!r}: use TYPE=VALUE with an upper-case placeholder type, e.g. "
+                                         "EMAIL=a@b.example")
+    return value
 
 
 def _path(value: str) -> Any:

@@ -17,14 +17,21 @@ from prometheus_client import CollectorRegistry
 
 from sidecar import cli
 from sidecar.audit import field_digest, verify
-from sidecar.audit._ledger import read_ledger
 from sidecar.audit._keys import KeyRing
+from sidecar.audit._ledger import read_ledger
 from sidecar.record import AuditRecord
+from sidecar.redact import Redactor, derive
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics
 
 RING = KeyRing([KEY])
 USERS = 4
+PSEUDONYMS = Redactor(derive(SECRET, "pseudonym"))
+
+
+def mail_tag(user: int) -> str:
+    """The tag redaction gives user ``user``'s e-mail address."""
+    return PSEUDONYMS.placeholder("EMAIL", f"user{user}@example.com")
 
 
 def secret_of(user: int, item: int) -> str:
@@ -33,15 +40,16 @@ def secret_of(user: int, item: int) -> str:
 
 def produce(spool: pathlib.Path, producer: str, n: int, start: dt.datetime) -> None:
     """Records one second apart from ``start``; each request content holds a unique string of its user
-    and a pseudonym tag of that user's e-mail."""
+    and the pseudonym tag of that user's e-mail, each response the next user's tag."""
     def process(item: int, seq: int) -> bytes:
         ts = (start + dt.timedelta(seconds=item)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         user = item % USERS
         return AuditRecord(event_id=f"{producer}-{seq}", timestamp=ts, producer_id=producer, sequence=seq,
                            provider="openai", request_model="gpt-x", status_code=200, input_tokens=11,
                            output_tokens=7, user_id=f"user-{user}", credential_fingerprint=f"fp{user:04d}",
-                           request_content=f"{secret_of(user, item)} mail <EMAIL:{user:08x}>",
-                           response_content=f"answer {secret_of(user, item)}").to_json().encode()
+                           request_content=f"{secret_of(user, item)} mail {mail_tag(user)}",
+                           response_content=f"answer {secret_of(user, item)}, ask {mail_tag((user + 1) % USERS)}"
+                           ).to_json().encode()
 
     writer = SpoolWriter(SpoolConfig(spool, segment_bytes=8000, fsync="never", chain_key=KEY), producer, process,
                          Metrics(CollectorRegistry()))
@@ -235,10 +243,21 @@ def test_dry_run_changes_nothing_and_usage_errors(target: Target, tmp_path: path
 
 
 def test_denied_pseudonyms(target: Target, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The subject's e-mail, given as a value, is denied: other users' records that mention it show
+    <erased> in views; `--deny-pseudonyms` also takes every tag found in the subject's erased fields."""
     fill(target, tmp_path)
-    assert run(capsys, "erase", "--user", "user-1", "--deny-pseudonyms", "--reason", "r")[0] == 0
-    ledger = read_ledger(events(target), RING)
-    assert ledger.denied_tags() == {f"<EMAIL:{1:08x}>"}
+    rc, _, err = run(capsys, "erase", "--user", "user-1", "--deny-value", "EMAIL=User1@Example.com", "--reason", "r")
+    assert rc == 0, err
+    assert read_ledger(events(target), RING).denied_tags() == {mail_tag(1)}
+    if isinstance(target, SqliteTarget):
+        rc, out, _ = run(capsys, "query", "--json", "--user", "user-0")
+        assert rc == 0 and out.count("<erased>") == 10 and mail_tag(1) not in out and mail_tag(0) in out
+    rc, _, err = run(capsys, "erase", "--user", "user-2", "--deny-pseudonyms", "--reason", "r")
+    assert rc == 0, err
+    assert read_ledger(events(target), RING).denied_tags() == {mail_tag(1), mail_tag(2), mail_tag(3)}
+    with pytest.raises(SystemExit) as usage:  # argparse: exit 2
+        run(capsys, "erase", "--user", "user-3", "--deny-value", "EMAIL", "--reason", "r")
+    assert usage.value.code == 2 and "TYPE=VALUE" in capsys.readouterr().err
 
 
 def _delete_event(t: Target, eid: str) -> None:
