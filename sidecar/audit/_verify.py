@@ -43,7 +43,8 @@ from sidecar.audit._ledger import Ledger, read_ledger
 @dataclass(frozen=True, slots=True)
 class Finding:
     kind: str  # deleted | altered | reordered | inserted | undigested | unchained | unknown_key | forged_digest
-    #            | missing_digest | no_digests | anchor_mismatch
+    #            | missing_digest | no_digests | anchor_mismatch | unsigned_erasure | unerased | forged_event
+    #            | missing_event
     where: str  # record or digest id
     detail: str
     timestamp: str = ""
