@@ -92,3 +92,23 @@ def keep_held_in_cluster(settings: Settings) -> str:
     finally:
         sink.close()
     return f"{len(holds)} legal holds: {copied} held documents copied to {hold_index(settings.index_prefix)}"
+
+
+def check_hold_index(settings: Settings, oldest_kept: str) -> tuple[list[str], list[str]]:
+    """(notes, problems) about ``{prefix}-hold``: a copy that no hold keeps and that is older than the
+    limit (``oldest_kept``, an RFC 3339 time) outstayed retention."""
+    from sidecar.audit._holds import holds_doc
+    from sidecar.ship._es_erase import hold_index, search
+
+    sink, events = cluster_events(settings)
+    index = hold_index(settings.index_prefix)
+    try:
+        holds = holds_in_force(settings, events)
+        copies = [src for _, _, _, _, src in search(sink, index, {"match_all": {}})]
+    finally:
+        sink.close()
+    stale = [c for c in copies if str(c.get("@timestamp", "")) < oldest_kept and not any(holds_doc(h, c)
+                                                                                           for h in holds)]
+    notes = [f"{len(holds)} legal holds in force; {len(copies)} held documents in {index}"] if holds or copies else []
+    problems = [f"{len(stale)} documents in {index} are past the limit and under no legal hold"] if stale else []
+    return notes, problems

@@ -41,7 +41,7 @@ from sidecar.retention._enforcer import (
     read_store_limit,
     utc_today,
 )
-from sidecar.retention._holds import holds_in_force, store_clause, store_events
+from sidecar.retention._holds import check_hold_index, holds_in_force, store_clause, store_events
 from sidecar.retention._policies import delete_after_days, meta_index, parse_duration, policy_name
 from sidecar.ship._templates import template_names
 
@@ -325,6 +325,14 @@ def verify_cluster(client: Client, settings: Settings, info: ClusterInfo, *, now
             "run `sidecar retention apply`"
         )
     _check_limits(ev, settings, now)
+    if ev.limit_in_force is not None:  # held copies outlive the daily indices; released ones must not
+        oldest = (now - dt.timedelta(days=math.floor(ev.limit_in_force) + 2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            notes, problems = check_hold_index(settings, oldest)
+        except Exception as exc:  # the ledger or hold index unreadable: say so, do not pass silently
+            notes, problems = [], [f"cannot check legal holds: {exc}"]
+        ev.notes += notes
+        ev.problems += problems
     return ev
 
 
