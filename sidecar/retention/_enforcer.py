@@ -239,7 +239,8 @@ def enforce_cluster(
     report.kept = kept
     if keep_held is not None and not dry_run:
         try:
-            report.notes.append(keep_held())
+            note = keep_held()
+            report.notes += [note] if note else []
         except Exception as exc:  # a hold must not lose records: nothing is deleted this pass
             report.errors.append(f"legal holds not secured, nothing deleted: {type(exc).__name__}: {exc}")
             report.kept = sorted(kept + expired, key=lambda p: (p.day, p.name))

@@ -81,8 +81,8 @@ def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
 
 
 def keep_held_in_cluster(settings: Settings) -> str:
-    """Copy every held document of the daily indices into the hold index; raises when it cannot (the
-    caller then deletes nothing this pass)."""
+    """Copy every held document of the daily indices into the hold index and say so ("" with no hold);
+    raises when it cannot (the caller then deletes nothing this pass)."""
     from sidecar.ship._es_erase import copy_held, hold_index
 
     sink, events = cluster_events(settings)
@@ -91,6 +91,8 @@ def keep_held_in_cluster(settings: Settings) -> str:
         copied = copy_held(sink, holds) if holds else 0
     finally:
         sink.close()
+    if not holds:
+        return ""
     return f"{len(holds)} legal holds: {copied} held documents copied to {hold_index(settings.index_prefix)}"
 
 
