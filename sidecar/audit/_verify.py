@@ -16,7 +16,7 @@ Per sidecar chain (all producers' digests, in ``seq`` order):
 A store with records and no digest at all fails (``no_digests``). A chain may begin mid-way only where
 retention deleted the days before it; on those days (the retention limit plus a day) a legal hold may
 have kept single records whose neighbours and digests retention deleted, so gaps there are not findings.
-The erasure and hold ledger (see _ledger.py):
+The erasure and hold ledger (see ledger.py):
   - every event is signed and linked to the one before                      -> forged_event / missing_event
   - a record with erased fields is covered by a signed erasure event        -> unsigned_erasure (else: erased)
   - a record a signed erasure event names no longer holds those fields      -> unerased
@@ -37,7 +37,7 @@ from sidecar.audit._digest import CHAIN_ID, KIND, SEQ, signature_problem
 from sidecar.audit._digest import HASH as DHASH
 from sidecar.audit._digest import PREV as DPREV
 from sidecar.audit._keys import KeyRing
-from sidecar.audit._ledger import Ledger, read_ledger
+from sidecar.audit.ledger import Ledger, read_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +294,9 @@ def _undigested(w: _Walk, covered: dict[str, set[int]]) -> None:
 def _anchors(w: _Walk, chains: dict[str, list[dict[str, Any]]], anchors: Iterable[dict[str, Any]]) -> None:
     for a in anchors:
         w.report.anchors += 1
+        if "sidecar.event.hash" in a:
+            _ledger_anchor(w, a)
+            continue
         chain_id, seq, h = str(a.get(CHAIN_ID)), int(a.get(SEQ) or 0), str(a.get(DHASH))
         found = [g for g in chains.get(chain_id, []) if int(g[SEQ]) == seq]
         where = str(a.get("sidecar.digest.id", f"{chain_id}#{seq}"))
@@ -304,6 +307,18 @@ def _anchors(w: _Walk, chains: dict[str, list[dict[str, Any]]], anchors: Iterabl
         elif all(g[DHASH] != h for g in found):
             w.add("anchor_mismatch", where, f"digest {seq} of sidecar chain {chain_id} differs from the anchor",
                   str(a.get("@timestamp", "")))
+
+
+def _ledger_anchor(w: _Walk, a: dict[str, Any]) -> None:
+    """An exported head of the erasure and hold ledger: that event must still be there, unchanged."""
+    seq, h, ts = int(a.get("sidecar.event.seq") or 0), str(a.get("sidecar.event.hash")), str(a.get("@timestamp", ""))
+    found = [e for e in w.ledger.events if int(e["sidecar.event.seq"]) == seq]
+    where = str(a.get("sidecar.event.id", f"event-{seq:08d}"))
+    if not found:
+        w.add("missing_event", where, f"the anchored ledger event {seq} (exported {ts or '?'}) is not in the store: "
+                                      "the ledger's tail was cut", ts)
+    elif all(e["sidecar.event.hash"] != h for e in found):
+        w.add("anchor_mismatch", where, f"ledger event {seq} differs from the anchor", ts)
 
 
 def _ledger(w: _Walk, events: Iterable[dict[str, Any]]) -> None:

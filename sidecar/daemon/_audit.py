@@ -13,6 +13,7 @@ from typing import Any
 
 from sidecar._config import Settings
 from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
+from sidecar.audit.ledger import newest
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
 
 MakeSink = Callable[[Settings], Any]
@@ -51,7 +52,8 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
             doc = json.loads(line[start:])
         except ValueError:
             continue
-        if isinstance(doc, dict) and "sidecar.digest.hash" in doc and "sidecar.chain.id" in doc:
+        if isinstance(doc, dict) and (("sidecar.digest.hash" in doc and "sidecar.chain.id" in doc)
+                                      or ("sidecar.event.hash" in doc and "sidecar.event.seq" in doc)):
             anchors.append(doc)
     if not anchors:
         raise AuditUsageError(f"anchor file {path} holds no exported head (lines with sidecar.chain.id, "
@@ -152,17 +154,29 @@ def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:
     """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
     writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
     if settings.elasticsearch_url:
-        heads = make_sink(settings).heads()
+        from sidecar.ship._es_erase import read_events
+
+        sink = make_sink(settings)
+        heads, events = sink.heads(), read_events(sink)
     else:
         from sidecar.ship import SqliteStore
 
         if not settings.embedded_store_path.exists():
             print(f"sidecar: no embedded store at {settings.embedded_store_path}", file=sys.stderr)
             return 1
-        heads = SqliteStore(settings.embedded_store_path).heads()
+        store = SqliteStore(settings.embedded_store_path)
+        heads = store.heads()
+        try:
+            events = store.events()
+        except sqlite3.OperationalError:  # a store from before the ledger
+            events = []
     if not heads:
         print("sidecar: no digest in the store yet: nothing to anchor", file=sys.stderr)
         return 1
     for doc in heads:
         print(json.dumps(head_of(doc), sort_keys=True))
+    ledger_head = newest(events)
+    if ledger_head is not None:  # the erasure and hold ledger's newest event: a cut ledger tail is seen too
+        print(json.dumps({k: ledger_head.get(k) for k in ("sidecar.event.id", "sidecar.event.seq",
+                                                           "sidecar.event.hash", "@timestamp")}, sort_keys=True))
     return 0

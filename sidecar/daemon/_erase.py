@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar.audit._erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
-from sidecar.audit._holds import CRITERIA, PREFIX, describe, holding
-from sidecar.audit._keys import KeyRing
-from sidecar.audit._ledger import FIELDS, HOLD_ID, RECORDS, TAGS, make_event, read_ledger
+from sidecar.audit import KeyRing
+from sidecar.audit.erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
+from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
+from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, TAGS, make_event, read_ledger
 from sidecar.daemon._audit import AuditUsageError, key_ring
 from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
 

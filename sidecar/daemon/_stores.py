@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar.audit._holds import sql_clause
+from sidecar.audit.holds import sql_clause
 
 Build = Callable[[dict[str, Any] | None], dict[str, Any]]
 

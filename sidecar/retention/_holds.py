@@ -14,9 +14,9 @@ import sqlite3
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar.audit._holds import sql_clause
-from sidecar.audit._keys import IntegrityKey, KeyRing
-from sidecar.audit._ledger import KIND, SEQ, Ledger, read_ledger
+from sidecar.audit import IntegrityKey, KeyRing
+from sidecar.audit.holds import sql_clause
+from sidecar.audit.ledger import KIND, SEQ, Ledger, read_ledger
 
 log = logging.getLogger("sidecar.retention")
 
@@ -99,7 +99,7 @@ def keep_held_in_cluster(settings: Settings) -> str:
 def check_hold_index(settings: Settings, oldest_kept: str) -> tuple[list[str], list[str]]:
     """(notes, problems) about ``{prefix}-hold``: a copy that no hold keeps and that is older than the
     limit (``oldest_kept``, an RFC 3339 time) outstayed retention."""
-    from sidecar.audit._holds import holds_doc
+    from sidecar.audit.holds import holds_doc
     from sidecar.ship._es_erase import hold_index, search
 
     sink, events = cluster_events(settings)

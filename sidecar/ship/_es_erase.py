@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from sidecar.audit._holds import es_query, holds_doc
-from sidecar.audit._ledger import EID, SEQ, newest
+from sidecar.audit.holds import es_query, holds_doc
+from sidecar.audit.ledger import EID, SEQ, newest
 from sidecar.record import field_types
 from sidecar.ship._elasticsearch import ElasticsearchError, ElasticsearchSink, _Transient
 from sidecar.ship._templates import audit_mappings

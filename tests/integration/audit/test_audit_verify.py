@@ -271,7 +271,7 @@ def test_field_digests_leave_room_for_erasure(target: Target) -> None:
     erased["sidecar.erased"] = {name: field_digest(KEY, name, doc[name])}
     target.put_record("prodA-5", erased)
     # Authorised by a signed erasure event it verifies; without one it is an unsigned erasure.
-    from sidecar.audit._ledger import make_event
+    from sidecar.audit.ledger import make_event
 
     event = make_event("erasure", {"sidecar.event.records": ["prodA-5"], "sidecar.event.fields": [name]}, None,
                        KEY, operator="test", reason="test")

@@ -19,7 +19,7 @@ from sidecar import cli
 from sidecar._config import load_settings
 from sidecar.audit import field_digest, verify
 from sidecar.audit._keys import KeyRing
-from sidecar.audit._ledger import read_ledger
+from sidecar.audit.ledger import read_ledger
 from sidecar.record import AuditRecord
 from sidecar.redact import Redactor, derive
 from sidecar.retention import enforce
@@ -275,3 +275,21 @@ def _delete_event(t: Target, eid: str) -> None:
     conn = sqlite3.connect(t.path)
     conn.execute("DELETE FROM events WHERE id = ?", (eid,))
     conn.commit()
+
+
+def test_cut_ledger_tail_needs_the_anchor(target: Target, tmp_path: pathlib.Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The newest hold event has no successor: deleting it is seen only against an exported head."""
+    fill(target, tmp_path)
+    assert run(capsys, "hold", "add", "--user", "user-2", "--reason", "case 9")[0] == 0
+    if isinstance(target, EsTarget):
+        target.es.refresh(f"{target.prefix}-*")  # digests just shipped: searchable after a refresh
+    rc, heads, _ = run(capsys, "audit", "anchor")
+    assert rc == 0 and '"sidecar.event.seq": 1' in heads
+    anchor = tmp_path / "heads.jsonl"
+    anchor.write_text(heads)
+    assert run(capsys, "audit", "verify", "--anchor", str(anchor))[0] == 0
+    _delete_event(target, "event-00000001")
+    assert run(capsys, "audit", "verify")[0] == 0  # the cut tail alone looks like no hold was ever placed
+    rc, out, _ = run(capsys, "audit", "verify", "--anchor", str(anchor))
+    assert rc == 1 and out.startswith("missing_event") and "event-00000001" in out

@@ -12,8 +12,8 @@ from typing import Any
 from audit_testing import KEY, RING, SqliteTarget, produce, ship
 
 from sidecar.audit import IntegrityKey, field_digest, verify
-from sidecar.audit._erasure import FIELD_CLASSES, erase_doc
-from sidecar.audit._ledger import make_event
+from sidecar.audit.erasure import FIELD_CLASSES, erase_doc
+from sidecar.audit.ledger import make_event
 
 ERASABLE = [*FIELD_CLASSES["content"], *FIELD_CLASSES["personal"]]
 

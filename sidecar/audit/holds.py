@@ -1,6 +1,6 @@
 """Legal holds: which records a hold keeps.
 
-A hold (a signed ``hold`` event in the ledger, see _ledger.py) names any of: a user, a conversation,
+A hold (a signed ``hold`` event in the ledger, see ledger.py) names any of: a user, a conversation,
 a time range (``since`` inclusive, ``until`` exclusive) and a record id; a record is held when it
 matches every criterion the hold names. Held records outlive retention and cannot be erased until
 every hold on them is released.
