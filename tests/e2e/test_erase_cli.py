@@ -96,3 +96,20 @@ def test_hold_then_erase_is_refused_in_one_line(tmp_path: pathlib.Path, model_ur
     assert listed.returncode == 0 and "user=alice" in listed.stdout
     usage = sidecar(env, "erase", "--user", "alice", "--record", "x", "--reason", "r")
     assert usage.returncode == 2
+
+
+def test_unreachable_or_missing_store_is_one_line(tmp_path: pathlib.Path) -> None:
+    env = _env(tmp_path)
+    for args in (("erase", "--user", "a", "--reason", "r"), ("hold", "list"),
+                 ("hold", "add", "--user", "a", "--reason", "r")):
+        missing = sidecar(env, *args)
+        assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+        assert "no embedded store" in missing.stderr
+    down = dict(env, SIDECAR_ELASTICSEARCH_URL=f"http://127.0.0.1:{_free_port()}")
+    for args in (("erase", "--user", "a", "--reason", "r"), ("hold", "list")):
+        res = sidecar(down, *args)
+        assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "Traceback" not in res.stderr
+    nokey = {k: v for k, v in env.items() if k != "SIDECAR_HMAC_KEY"}
+    res = sidecar(nokey, "erase", "--user", "a", "--reason", "r")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1

@@ -293,3 +293,21 @@ def test_cut_ledger_tail_needs_the_anchor(target: Target, tmp_path: pathlib.Path
     assert run(capsys, "audit", "verify")[0] == 0  # the cut tail alone looks like no hold was ever placed
     rc, out, _ = run(capsys, "audit", "verify", "--anchor", str(anchor))
     assert rc == 1 and out.startswith("missing_event") and "event-00000001" in out
+
+
+def test_hold_by_time_range_and_record(target: Target, tmp_path: pathlib.Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Records 200 days old: a range hold keeps its 5 seconds of records (since inclusive, until exclusive)
+    and a record hold one more; retention deletes the rest, and verify still passes."""
+    start = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(days=200)
+    spool = tmp_path / "spool-old"
+    produce(spool, "old", 30, start)
+    ship(spool, target.sink, state=tmp_path / "state-old")
+    stamp = lambda s: (start + dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    assert run(capsys, "hold", "add", "--since", stamp(10), "--until", stamp(15), "--reason", "range")[0] == 0
+    assert run(capsys, "hold", "add", "--record", "old-25", "--reason", "one")[0] == 0
+    assert run(capsys, "retention", "apply")[0] == 0
+    kept = sorted(int(rid.split("-")[1]) for rid, _ in all_records(target))
+    assert kept == [11, 12, 13, 14, 15, 25]  # items 10..14 are sequences 11..15
+    assert check(target).ok
+    assert run(capsys, "retention", "verify")[0] == 0
