@@ -20,7 +20,7 @@ from sidecar._config import Settings
 from sidecar.audit import KeyRing
 from sidecar.audit.erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
 from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
-from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, TAGS, make_event, read_ledger
+from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, SEQ, TAGS, make_event, newest, read_ledger
 from sidecar.daemon._audit import AuditUsageError, key_ring
 from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
 
@@ -80,7 +80,8 @@ def _tags_of(settings: Settings, values: list[str]) -> set[str]:
 def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace, given: set[str]) -> int:
     started = time.perf_counter()
     sel, names = _selector(args), field_names(args.fields)
-    ledger = read_ledger(store.events(), ring)
+    raw_events = store.events()
+    ledger, seen = read_ledger(raw_events, ring), _seq_of(newest(raw_events))
     matches = store.matching(sel.field, sel.value)
     held = {str(doc.get("event.id")): holding(ledger.holds(), doc) for _, doc in matches}
     held = {rid: ids for rid, ids in held.items() if ids}
@@ -106,10 +107,14 @@ def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argpars
         _say(f"nothing to erase: {len(matches)} records match {sel.by}, none holds the {'/'.join(args.fields)} "
              "fields")
         return 0
-    event = store.append_event(lambda head: make_event(
-        "erasure", {RECORDS: sorted(str(new.get("event.id")) for _, new, _ in todo), FIELDS: fields,
-                    "sidecar.event.selector": sel.by, "sidecar.event.field_classes": sorted(args.fields)},
-        head, ring.current, operator=args.operator, reason=args.reason))
+    def build(head: dict[str, Any] | None) -> dict[str, Any]:
+        if _seq_of(head) != seen:  # a hold may have been placed since the check: decide again
+            raise RuntimeError("the ledger changed while erasing (a hold placed or another erasure): run it again")
+        what = {RECORDS: sorted(str(new.get("event.id")) for _, new, _ in todo), FIELDS: fields,
+                "sidecar.event.selector": sel.by, "sidecar.event.field_classes": sorted(args.fields)}
+        return make_event("erasure", what, head, ring.current, operator=args.operator, reason=args.reason)
+
+    event = store.append_event(build)
     errors = store.replace([(loc, new) for loc, new, _ in todo])
     if tags:
         store.append_event(lambda head: make_event("deny", {TAGS: sorted(tags)}, head, ring.current,
@@ -122,6 +127,10 @@ def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argpars
          f"({took:.2f}s, {(len(todo) / took) if took else 0:,.0f} records/s); signed event {event['sidecar.event.id']}"
          + (f"; {len(tags)} pseudonym tags denied" if tags else "") + f"; {purged}")
     return 0 if clean and not errors else 1
+
+
+def _seq_of(event: dict[str, Any] | None) -> int:
+    return int(event.get(SEQ) or 0) if event else 0
 
 
 def cmd_hold(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:

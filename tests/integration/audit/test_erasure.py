@@ -311,3 +311,31 @@ def test_hold_by_time_range_and_record(target: Target, tmp_path: pathlib.Path,
     assert kept == [11, 12, 13, 14, 15, 25]  # items 10..14 are sequences 11..15
     assert check(target).ok
     assert run(capsys, "retention", "verify")[0] == 0
+
+
+def test_hold_placed_during_an_erase_stops_it(target: Target, tmp_path: pathlib.Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hold check and the erasure event are not one transaction: an event that lands in between
+    (here: a hold placed right after the erase read the ledger) makes the erase stop, changing nothing."""
+    from sidecar.daemon import _stores
+
+    fill(target, tmp_path)
+    cls = _stores.ElasticRecords if isinstance(target, EsTarget) else _stores.EmbeddedRecords
+    real = cls.matching
+
+    def matching_then_hold(self: Any, field: str, value: str) -> Any:
+        found = real(self, field, value)
+        monkeypatch.setattr(cls, "matching", real)
+        assert cli.main(["hold", "add", "--user", "user-1", "--reason", "meanwhile"]) == 0
+        return found
+
+    monkeypatch.setattr(cls, "matching", matching_then_hold)
+    before = dict(all_records(target))
+    rc, _, err = run(capsys, "erase", "--user", "user-1", "--reason", "GDPR")
+    placed, stopped = err.strip().splitlines()  # the hold's own line, then the erase's one line
+    assert rc == 1 and placed.startswith("hold ") and "ledger changed" in stopped
+    assert dict(all_records(target)) == before
+    assert [e["sidecar.event.kind"] for e in events(target)] == ["hold"]
+    rc, _, err = run(capsys, "erase", "--user", "user-1", "--reason", "GDPR")
+    assert rc == 1 and "legal hold" in err
