@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=bounded_int(1, 10_000_000), default=100, help="most records shown (default 100)")
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.add_argument("--summary", action="store_true", help="counts by provider and status code")
+    # erase, hold add|remove|list (docs/erasure.md): their parsers live with their commands
+    from sidecar.daemon import add_erasure_parsers
+
+    add_erasure_parsers(sub, _since)
     return p
 
 
@@ -294,7 +298,9 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     f = QueryFilter(provider=args.provider, model=args.model, status=args.status, errors_only=args.errors,
                     since=args.since, until=args.until, user=args.user, service=args.service,
                     limit=None if args.summary else args.limit)
-    docs = store.query(f)
+    from sidecar.daemon import denied_view
+
+    docs = denied_view(settings, store, store.query(f))  # erased subjects' pseudonyms show as <erased>
     if args.summary:
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for d in docs:
@@ -404,6 +410,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_audit(settings, args)
     if args.command == "advise":
         return cmd_advise(settings, args)
+    if args.command in ("erase", "hold"):  # docs/erasure.md
+        from sidecar.daemon import cmd_erase, cmd_hold
+
+        return (cmd_erase if args.command == "erase" else cmd_hold)(settings, args, lambda s: _make_sink(s, once=True))
     if args.command == "dashboards":
         return cmd_dashboards(settings, args)
     if args.command == "retention":

@@ -14,7 +14,12 @@ Per sidecar chain (all producers' digests, in ``seq`` order):
   - a reset marker (lost checkpoint) is reported once, as a notice
   - every anchor given (exported head) is still there with the same hash    -> missing_digest / anchor_mismatch
 A store with records and no digest at all fails (``no_digests``). A chain may begin mid-way only where
-retention deleted the days before it.
+retention deleted the days before it; on those days (the retention limit plus a day) a legal hold may
+have kept single records whose neighbours and digests retention deleted, so gaps there are not findings.
+The erasure and hold ledger (see ledger.py):
+  - every event is signed and linked to the one before                      -> forged_event / missing_event
+  - a record with erased fields is covered by a signed erasure event        -> unsigned_erasure (else: erased)
+  - a record a signed erasure event names no longer holds those fields      -> unerased
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from sidecar.audit._digest import CHAIN_ID, KIND, SEQ, signature_problem
 from sidecar.audit._digest import HASH as DHASH
 from sidecar.audit._digest import PREV as DPREV
 from sidecar.audit._keys import KeyRing
+from sidecar.audit.ledger import Ledger, read_ledger
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     kind: str  # deleted | altered | reordered | inserted | undigested | unchained | unknown_key | forged_digest
-    #            | missing_digest | no_digests | anchor_mismatch
+    #            | missing_digest | no_digests | anchor_mismatch | unsigned_erasure | unerased | forged_event
+    #            | missing_event
     where: str  # record or digest id
     detail: str
     timestamp: str = ""
@@ -53,6 +60,8 @@ class Report:
     chains: int = 0
     covered: int = 0  # records inside a digest's range
     erased: int = 0  # records with erased fields (their digests kept)
+    erasure_events: list[dict[str, Any]] = field(default_factory=list)  # the signed erasure events
+    holds: int = 0  # legal holds in force
     anchors: int = 0  # anchors checked
     findings: list[Finding] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # honest, signed discontinuities (checkpoint resets)
@@ -84,6 +93,8 @@ class _Walk:
     report: Report = field(default_factory=Report)
     by_producer: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     retention_cut: set[str] = field(default_factory=set)
+    ledger: Ledger = field(default_factory=Ledger)
+    authorised: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, kind: str, where: str, detail: str, ts: str = "", producer: str = "", seq: int = 0) -> None:
         self.report.findings.append(Finding(kind, where, detail, ts, producer, seq))
@@ -96,15 +107,18 @@ class _Walk:
 def verify(records: Iterable[tuple[str, str | bytes | dict[str, Any]]], digests: Iterable[dict[str, Any]],
            keys: KeyRing, *, retention_days: int, today: dt.date | None = None, grace_seconds: float = 900.0,
            anchors: Iterable[dict[str, Any]] = (), store_findings: Iterable[Finding] = (),
-           now: dt.datetime | None = None) -> Report:
+           now: dt.datetime | None = None, events: Iterable[dict[str, Any]] = ()) -> Report:
     """``records``: (stored id, document) pairs in any order. ``anchors``: exported heads (see
-    ``head_of``). ``store_findings``: problems the store found itself (query columns)."""
+    ``head_of``). ``store_findings``: problems the store found itself (query columns). ``events``: the
+    erasure and hold ledger."""
     now = now or dt.datetime.now(tz=dt.timezone.utc)
     today = today or now.date()
     # Retention deletes whole days older than the limit (plus a day of clock-skew margin).
     w = _Walk(keys, today - dt.timedelta(days=retention_days + 1),
               (now - dt.timedelta(seconds=grace_seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    _ledger(w, events)
     _records(w, records)
+    _unerased(w)
     _producer_chains(w)
     digest_list = list(digests)
     chains = _digests(w, digest_list)
@@ -146,6 +160,10 @@ def _records(w: _Walk, records: Iterable[tuple[str, str | bytes | dict[str, Any]
             w.add("reordered", stored_id, f"row holds record {rid}", ts, producer, seq)
         if isinstance(doc.get(ERASED), dict):
             w.report.erased += 1
+            unsigned = sorted(set(map(str, doc[ERASED])) - w.authorised.get(rid, set()))
+            if unsigned and problem is None:
+                w.add("unsigned_erasure", stored_id, f"fields {', '.join(unsigned)} were erased without a signed "
+                      "erasure event (or the event was deleted)", ts, producer, seq)
         w.by_producer[producer].append(doc)
     w.report.producers = len(w.by_producer)
 
@@ -170,10 +188,10 @@ def _producer_chains(w: _Walk) -> None:
                     bad = d if d[PREV] != prev_doc[PREV] else prev_doc
                     w.add("inserted", str(bad.get("event.id")), f"second record with sequence {seq}", ts, producer,
                           seq)
-                elif seq > last + 1:
+                elif seq > last + 1 and not w.cut_by_retention(str(prev_doc.get("@timestamp", ""))):
                     w.add("deleted", rid, f"records {last + 1}..{seq - 1} of producer {producer} are missing", ts,
                           producer, seq)
-                elif d[PREV] != prev_doc[HASH]:
+                elif seq == last + 1 and d[PREV] != prev_doc[HASH]:
                     kind = "reordered" if d[PREV] in hashes else "inserted"
                     w.add(kind, rid, f"does not follow record {prev_doc.get('event.id')}", ts, producer, seq)
             prev_doc = d
@@ -236,6 +254,8 @@ def _segment(w: _Walk, g: dict[str, Any], covered: set[int]) -> None:
     inside = [by_seq[s] for s in range(first, last + 1) if s in by_seq]
     covered.update(range(first, last + 1))
     w.report.covered += len(inside)
+    if len(inside) < count and w.cut_by_retention(ts):
+        return  # retention deleted the rest of this old segment; a hold kept what is left
     if not inside:
         first_kept = min(by_seq) if by_seq else None
         cut = producer in w.retention_cut and first_kept is not None and last < first_kept
@@ -258,7 +278,8 @@ def _undigested(w: _Walk, covered: dict[str, set[int]]) -> None:
         seqs = covered.get(producer, set())
         run: list[dict[str, Any]] = []
         for d in [*docs, {}]:
-            lone = bool(d) and _seq(d) not in seqs and str(d.get("@timestamp", "")) < w.grace_before
+            stamp = str(d.get("@timestamp", ""))
+            lone = bool(d) and _seq(d) not in seqs and stamp < w.grace_before and not w.cut_by_retention(stamp)
             if lone:
                 run.append(d)
                 continue
@@ -273,6 +294,9 @@ def _undigested(w: _Walk, covered: dict[str, set[int]]) -> None:
 def _anchors(w: _Walk, chains: dict[str, list[dict[str, Any]]], anchors: Iterable[dict[str, Any]]) -> None:
     for a in anchors:
         w.report.anchors += 1
+        if "sidecar.event.hash" in a:
+            _ledger_anchor(w, a)
+            continue
         chain_id, seq, h = str(a.get(CHAIN_ID)), int(a.get(SEQ) or 0), str(a.get(DHASH))
         found = [g for g in chains.get(chain_id, []) if int(g[SEQ]) == seq]
         where = str(a.get("sidecar.digest.id", f"{chain_id}#{seq}"))
@@ -283,6 +307,41 @@ def _anchors(w: _Walk, chains: dict[str, list[dict[str, Any]]], anchors: Iterabl
         elif all(g[DHASH] != h for g in found):
             w.add("anchor_mismatch", where, f"digest {seq} of sidecar chain {chain_id} differs from the anchor",
                   str(a.get("@timestamp", "")))
+
+
+def _ledger_anchor(w: _Walk, a: dict[str, Any]) -> None:
+    """An exported head of the erasure and hold ledger: that event must still be there, unchanged."""
+    seq, h, ts = int(a.get("sidecar.event.seq") or 0), str(a.get("sidecar.event.hash")), str(a.get("@timestamp", ""))
+    found = [e for e in w.ledger.events if int(e["sidecar.event.seq"]) == seq]
+    where = str(a.get("sidecar.event.id", f"event-{seq:08d}"))
+    if not found:
+        w.add("missing_event", where, f"the anchored ledger event {seq} (exported {ts or '?'}) is not in the store: "
+                                      "the ledger's tail was cut", ts)
+    elif all(e["sidecar.event.hash"] != h for e in found):
+        w.add("anchor_mismatch", where, f"ledger event {seq} differs from the anchor", ts)
+
+
+def _ledger(w: _Walk, events: Iterable[dict[str, Any]]) -> None:
+    w.ledger = read_ledger(events, w.keys)
+    for kind, where, detail, ts in w.ledger.problems:
+        w.add(kind, where, detail, ts)
+    w.authorised = w.ledger.authorised()
+    w.report.erasure_events = [e for e in w.ledger.events if e["sidecar.event.kind"] == "erasure"]
+    w.report.holds = len(w.ledger.holds())
+
+
+def _unerased(w: _Walk) -> None:
+    """A signed erasure names fields that are back in the record (restored from a copy, or never removed)."""
+    if not w.authorised:
+        return
+    for docs in w.by_producer.values():
+        for d in docs:
+            rid = str(d.get("event.id"))
+            back = sorted(n for n in w.authorised.get(rid, ()) if n in d)
+            if back:
+                w.add("unerased", rid, f"fields {', '.join(back)} are present although a signed erasure removed "
+                      "them (restored from a copy, or the erasure did not finish: run it again)",
+                      str(d.get("@timestamp", "")), str(d.get("sidecar.producer.id")), _seq(d))
 
 
 def _unique(found: list[Finding]) -> list[Finding]:

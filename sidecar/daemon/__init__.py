@@ -2,9 +2,11 @@
 and the audit commands."""
 
 from sidecar.daemon._audit import cmd_audit_anchor, cmd_audit_verify
+from sidecar.daemon._erase import add_parsers as add_erasure_parsers
+from sidecar.daemon._erase import cmd_erase, cmd_hold, denied_view
 from sidecar.daemon._http import HEALTH_PATHS, BoundedHTTPServer, serve_health
 from sidecar.daemon._lock import single_instance
 from sidecar.daemon._retention import RetentionKeeper
 
-__all__ = ["HEALTH_PATHS", "BoundedHTTPServer", "RetentionKeeper", "cmd_audit_anchor", "cmd_audit_verify",
-           "serve_health", "single_instance"]
+__all__ = ["HEALTH_PATHS", "BoundedHTTPServer", "RetentionKeeper", "add_erasure_parsers", "cmd_audit_anchor",
+           "cmd_audit_verify", "cmd_erase", "cmd_hold", "denied_view", "serve_health", "single_instance"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar._config import Settings
 from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
+from sidecar.audit.ledger import newest
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
 
 MakeSink = Callable[[Settings], Any]
@@ -50,7 +52,8 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
             doc = json.loads(line[start:])
         except ValueError:
             continue
-        if isinstance(doc, dict) and "sidecar.digest.hash" in doc and "sidecar.chain.id" in doc:
+        if isinstance(doc, dict) and (("sidecar.digest.hash" in doc and "sidecar.chain.id" in doc)
+                                      or ("sidecar.event.hash" in doc and "sidecar.event.seq" in doc)):
             anchors.append(doc)
     if not anchors:
         raise AuditUsageError(f"anchor file {path} holds no exported head (lines with sidecar.chain.id, "
@@ -58,13 +61,19 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
     return anchors
 
 
-def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[str, Any]], list[Finding], str]:
+Sources = tuple[Any, list[dict[str, Any]], list[Finding], str, list[dict[str, Any]]]
+
+
+def _sources(settings: Settings, make_sink: MakeSink) -> Sources:
+    """(records, digests, store findings, where, ledger events)."""
     if settings.elasticsearch_url:
+        from sidecar.ship._es_erase import read_events, records_pattern
+
         sink = make_sink(settings)
         prefix = settings.index_prefix
-        records = sink.scan(f"{prefix}-2*", ["sidecar.producer.id", "sidecar.sequence", "event.id"])
+        records = sink.scan(records_pattern(prefix), ["sidecar.producer.id", "sidecar.sequence", "event.id"])
         digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
-        return records, digests, [], f"Elasticsearch {prefix}-*"
+        return _held_once(records), digests, [], f"Elasticsearch {prefix}-*", read_events(sink)
     from sidecar.ship import SqliteStore
 
     path = settings.embedded_store_path
@@ -72,7 +81,22 @@ def _sources(settings: Settings, make_sink: MakeSink) -> tuple[Any, list[dict[st
         raise FileNotFoundError(f"no embedded store at {path}")
     store = SqliteStore(path)
     columns = [Finding("altered", rid, detail) for rid, detail in store.column_problems()]
-    return store.all_records(), store.digests(), columns, str(path)
+    try:
+        events = store.events()
+    except sqlite3.OperationalError:  # a store from before the ledger: no events table yet
+        events = []
+    return store.all_records(), store.digests(), columns, str(path), events
+
+
+def _held_once(records: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A held record is in its daily index and in the hold index: count identical copies once (a copy
+    that differs is passed on, and verify reports the second record)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for rid, doc in records:
+        if seen.get(rid) == doc:
+            continue
+        seen.setdefault(rid, doc)
+        yield rid, doc
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
@@ -84,12 +108,12 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
         return 2
     started = time.perf_counter()
     try:
-        records, digests, columns, where = _sources(settings, make_sink)
+        records, digests, columns, where, events = _sources(settings, make_sink)
     except FileNotFoundError as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 1
     report = verify(records, digests, ring, retention_days=settings.retention_days, anchors=anchors,
-                    grace_seconds=settings.digest_grace_seconds, store_findings=columns)
+                    grace_seconds=settings.digest_grace_seconds, store_findings=columns, events=events)
     seconds = time.perf_counter() - started
     findings = [f for f in report.findings
                 if (not args.since or not f.timestamp or f.timestamp >= args.since)
@@ -99,33 +123,60 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
             print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
         else:
             print(f"{f.kind:<15} {f.where}  {f.detail}")
+    _print_erasures(report, args.json)
     for note in report.notices:
         print(f"notice: {note}", file=sys.stderr)
     rate = report.records / seconds if seconds > 0 else 0.0
     anchored = f"; {report.anchors} anchors checked" if anchors else "; no anchor given: a cut tail goes unseen"
     print(f"verified {report.records} records of {report.producers} producers and {report.digests} digests in "
           f"{report.chains} sidecar chains in {where} ({report.covered} records covered by digests{anchored}; "
-          f"{rate:,.0f} records/s): "
+          f"{rate:,.0f} records/s; {report.erased} records erased by {len(report.erasure_events)} signed events; "
+          f"{report.holds} legal holds in force): "
           + ("intact" if not findings else f"{len(findings)} problems, first: {findings[0].kind} at "
              f"{findings[0].where}"), file=sys.stderr)
     return 0 if not findings else 1
+
+
+def _print_erasures(report: Any, as_json: bool) -> None:
+    """One `erased` line per signed erasure event (not a problem: verify still exits 0)."""
+    for e in report.erasure_events:
+        records, fields = e.get("sidecar.event.records") or [], e.get("sidecar.event.fields") or []
+        if as_json:
+            print(json.dumps({"kind": "erased", "where": e["sidecar.event.id"], "records": len(records),
+                              "fields": fields, "operator": e.get("sidecar.event.operator"),
+                              "reason": e.get("sidecar.event.reason"), "@timestamp": e.get("@timestamp")}))
+        else:
+            print(f"{'erased':<15} {e['sidecar.event.id']}  {len(records)} records ({', '.join(fields)}) by "
+                  f"{e.get('sidecar.event.operator')} at {e.get('@timestamp')}: {e.get('sidecar.event.reason')}")
 
 
 def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:
     """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
     writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
     if settings.elasticsearch_url:
-        heads = make_sink(settings).heads()
+        from sidecar.ship._es_erase import read_events
+
+        sink = make_sink(settings)
+        heads, events = sink.heads(), read_events(sink)
     else:
         from sidecar.ship import SqliteStore
 
         if not settings.embedded_store_path.exists():
             print(f"sidecar: no embedded store at {settings.embedded_store_path}", file=sys.stderr)
             return 1
-        heads = SqliteStore(settings.embedded_store_path).heads()
+        store = SqliteStore(settings.embedded_store_path)
+        heads = store.heads()
+        try:
+            events = store.events()
+        except sqlite3.OperationalError:  # a store from before the ledger
+            events = []
     if not heads:
         print("sidecar: no digest in the store yet: nothing to anchor", file=sys.stderr)
         return 1
     for doc in heads:
         print(json.dumps(head_of(doc), sort_keys=True))
+    ledger_head = newest(events)
+    if ledger_head is not None:  # the erasure and hold ledger's newest event: a cut ledger tail is seen too
+        print(json.dumps({k: ledger_head.get(k) for k in ("sidecar.event.id", "sidecar.event.seq",
+                                                           "sidecar.event.hash", "@timestamp")}, sort_keys=True))
     return 0

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from sidecar._config import MIN_RETENTION_DAYS, Settings
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, detect
 from sidecar.retention._enforcer import enforce_cluster, enforce_store, write_marker
+from sidecar.retention._holds import keep_held_in_cluster
 from sidecar.retention._policies import (
     RetentionConfigError,
     check_retention_days,
@@ -112,7 +113,8 @@ def _apply_cluster(
             "applied_at": _stamp(now),
         })
         _say(out, f"recorded the enforcer limit ({days} days) in {meta_index(prefix)}/_doc/retention")
-    report = enforce_cluster(client, prefix, days, now=now, dry_run=dry_run, record_marker=not dry_run)
+    report = enforce_cluster(client, prefix, days, now=now, dry_run=dry_run, record_marker=not dry_run,
+                             keep_held=lambda: keep_held_in_cluster(settings))
     for line in report.lines():
         _say(out, line)
     if report.errors:
@@ -223,7 +225,7 @@ def _apply_store(settings: Settings, days: int, *, dry_run: bool, out: TextIO, n
         _say(out, f"recorded the enforcer limit ({days} days) in meta.retention_days; "
                   "`sidecar run` repeats the enforcer pass every hour")
     try:
-        report = enforce_store(path, days, now=now, dry_run=dry_run)
+        report = enforce_store(path, days, now=now, dry_run=dry_run, settings=settings)
     except sqlite3.Error as exc:
         _say(out, f"error: enforcer failed on the embedded store: {exc}")
         return EXIT_FAILURE

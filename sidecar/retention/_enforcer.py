@@ -11,6 +11,10 @@ the earliest deletion (``today = D + N + 2``, 00:00) every record in it is more 
 old: at least ``N`` days even if this machine's clock runs a full day fast. Whole partitions only:
 an index is deleted by its exact name (never a wildcard), a store day in one transaction. Names
 that do not parse as ``prefix-[kind-]YYYY.MM.DD`` with a real date are never touched.
+
+Legal holds (docs/erasure.md): in the store, a day's held records stay (the rest of the day goes);
+in the cluster, held documents are copied to the hold index ``{prefix}-hold`` before any index is
+deleted, and nothing is deleted in a pass whose copy failed.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import re
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sidecar._config import Settings
 from sidecar.retention._cluster import Client, ClusterError
+from sidecar.retention._holds import holds_in_force, keep_held_in_cluster, store_clause, store_events
 from sidecar.retention._policies import meta_index
 
 MARKER_ID = "retention"
@@ -57,6 +62,7 @@ class EnforceReport:
     kept: list[Partition] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # legal holds: what was kept past the limit
 
     @property
     def ok(self) -> bool:
@@ -80,6 +86,7 @@ class EnforceReport:
         else:
             out.append("  kept 0 partitions")
         out.append(f"  {verb} {len(self.deleted)} partitions in {self.seconds:.3f}s")
+        out.extend(f"  {n}" for n in self.notes)
         out.extend(f"  error: {e}" for e in self.errors)
         return out
 
@@ -220,14 +227,24 @@ def enforce_cluster(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     record_marker: bool = True,
+    keep_held: Callable[[], str] | None = None,
 ) -> EnforceReport:
-    """Delete the expired daily indices of ``prefix``; record the limit and the run in the marker."""
+    """Delete the expired daily indices of ``prefix``; record the limit and the run in the marker.
+    ``keep_held``: copies held documents to the hold index first (returns a note; raises: delete nothing)."""
     started = time.perf_counter()
     today = utc_today(now)
     report = EnforceReport(target=f"cluster (prefix {prefix})", retention_days=retention_days, today=today,
                            dry_run=dry_run)
     expired, kept = split(list_indices(client, prefix), retention_days, today)
     report.kept = kept
+    if keep_held is not None and not dry_run:
+        try:
+            note = keep_held()
+            report.notes += [note] if note else []
+        except Exception as exc:  # a hold must not lose records: nothing is deleted this pass
+            report.errors.append(f"legal holds not secured, nothing deleted: {type(exc).__name__}: {exc}")
+            report.kept = sorted(kept + expired, key=lambda p: (p.day, p.name))
+            expired = []
     if dry_run:
         report.deleted = expired
     else:
@@ -334,8 +351,10 @@ def enforce_store(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     record_marker: bool = True,
+    settings: Settings | None = None,
 ) -> EnforceReport:
-    """Delete the expired day partitions of the embedded store; record the limit in ``meta``."""
+    """Delete the expired day partitions of the embedded store, but the records a legal hold keeps
+    (checked with the key of ``settings``); record the limit in ``meta``."""
     started = time.perf_counter()
     today = utc_today(now)
     report = EnforceReport(target=f"embedded store {path.name}", retention_days=retention_days, today=today,
@@ -349,14 +368,19 @@ def enforce_store(
             _ensure_day_index(conn)
         expired, kept = split(list_store_partitions(conn), retention_days, today)
         report.kept = kept
+        held, args = store_clause(holds_in_force(settings, store_events(conn)))
         if dry_run:
             report.deleted = expired
         else:
             for part in expired:
                 try:
-                    with conn:  # one transaction per day: the whole partition or nothing
+                    with conn:  # one transaction per day: the whole partition (but held records) or nothing
                         if part.kind == "audit":
-                            conn.execute("DELETE FROM records WHERE day = ?", (part.name.split("/", 1)[1],))
+                            day = part.name.split("/", 1)[1]
+                            conn.execute(f"DELETE FROM records WHERE day = ? AND NOT {held}", (day, *args))
+                            left = conn.execute("SELECT count(*) FROM records WHERE day = ?", (day,)).fetchone()[0]
+                            if left:
+                                report.notes.append(f"kept {left} records of {part.name} past the limit: legal hold")
                         elif part.kind == "digests":
                             conn.execute("DELETE FROM digests WHERE day = ?", (part.name.split("/", 1)[1],))
                         else:
@@ -392,7 +416,9 @@ def enforce(settings: Settings, *, now: dt.datetime | None = None, dry_run: bool
     if settings.elasticsearch_url:
         client = Client.from_settings(settings)
         try:
-            return enforce_cluster(client, settings.index_prefix, settings.retention_days, now=now, dry_run=dry_run)
+            return enforce_cluster(client, settings.index_prefix, settings.retention_days, now=now, dry_run=dry_run,
+                                   keep_held=lambda: keep_held_in_cluster(settings))
         finally:
             client.close()
-    return enforce_store(settings.embedded_store_path, settings.retention_days, now=now, dry_run=dry_run)
+    return enforce_store(settings.embedded_store_path, settings.retention_days, now=now, dry_run=dry_run,
+                         settings=settings)

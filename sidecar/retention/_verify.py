@@ -41,6 +41,7 @@ from sidecar.retention._enforcer import (
     read_store_limit,
     utc_today,
 )
+from sidecar.retention._holds import check_hold_index, holds_in_force, store_clause, store_events
 from sidecar.retention._policies import delete_after_days, meta_index, parse_duration, policy_name
 from sidecar.ship._templates import template_names
 
@@ -324,10 +325,39 @@ def verify_cluster(client: Client, settings: Settings, info: ClusterInfo, *, now
             "run `sidecar retention apply`"
         )
     _check_limits(ev, settings, now)
+    if ev.limit_in_force is not None:  # held copies outlive the daily indices; released ones must not
+        oldest = (now - dt.timedelta(days=math.floor(ev.limit_in_force) + 2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            notes, problems = check_hold_index(settings, oldest)
+        except Exception as exc:  # the ledger or hold index unreadable: say so, do not pass silently
+            notes, problems = [], [f"cannot check legal holds: {exc}"]
+        ev.notes += notes
+        ev.problems += problems
     return ev
 
 
 # ---------------------------------------------------------------------- embedded store
+
+
+def _without_held(conn: sqlite3.Connection, parts: list[Partition], settings: Settings,
+                  ev: Evidence) -> list[Partition]:
+    """Record days that hold only records under legal hold are kept on purpose: not past the limit."""
+    holds = holds_in_force(settings, store_events(conn))
+    if not holds:
+        return parts
+    clause, args = store_clause(holds)
+    held = dict(conn.execute(f"SELECT day, count(*) FROM records WHERE {clause} GROUP BY day", args).fetchall())
+    free = dict(conn.execute(f"SELECT day, count(*) FROM records WHERE NOT {clause} GROUP BY day", args).fetchall())
+    out = []
+    for p in parts:
+        day = p.name.split("/", 1)[1]
+        if p.kind == "audit" and held.get(day) and not free.get(day):
+            ev.notes.append(f"{p.name}: {held[day]} records kept by legal hold")
+            continue
+        out.append(p)
+    ev.notes.append(f"{len(holds)} legal holds in force")
+    return out
+
 
 
 def verify_store(path: Path, settings: Settings, *, now: dt.datetime) -> Evidence:
@@ -338,7 +368,7 @@ def verify_store(path: Path, settings: Settings, *, now: dt.datetime) -> Evidenc
     conn = _connect(path)
     try:
         conn.execute("PRAGMA query_only=ON")
-        ev.partitions = list_store_partitions(conn)
+        ev.partitions = _without_held(conn, list_store_partitions(conn), settings, ev)
         limit = read_store_limit(conn)
         last = None
         try:

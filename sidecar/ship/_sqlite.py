@@ -19,8 +19,9 @@ import os
 import pathlib
 import sqlite3
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,13 @@ CREATE TABLE IF NOT EXISTS anomalies (
     id TEXT PRIMARY KEY,
     ts TEXT NOT NULL,
     day TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    kind TEXT NOT NULL,
     doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS digests (
@@ -250,6 +258,78 @@ class SqliteStore:
             args.append(f.limit)
         for (doc,) in self._conn().execute(sql, args):
             yield json.loads(doc)
+
+    # -- erasure, holds and their signed events (see docs/erasure.md) --------------------------
+
+    def events(self) -> list[dict[str, Any]]:
+        """The erasure / hold ledger, in seq order (unparseable rows come back as stubs verify rejects)."""
+        out = []
+        for (d,) in self._conn().execute("SELECT doc FROM events ORDER BY seq"):
+            try:
+                doc = json.loads(d)
+            except ValueError:
+                doc = None
+            out.append(doc if isinstance(doc, dict) else {"sidecar.event.id": "?", "unreadable": True})
+        return out
+
+    def append_event(self, build: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Store ``build(head)`` as the next event; the write lock is held from reading the head to the insert,
+        so concurrent writers queue instead of forking the ledger."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT doc FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            doc = build(json.loads(row[0]) if row else None)
+            conn.execute("INSERT INTO events VALUES (?,?,?,?,?)",
+                         (doc["sidecar.event.seq"], doc["sidecar.event.id"], doc["@timestamp"],
+                          doc["sidecar.event.kind"], json.dumps(doc, ensure_ascii=False)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return doc
+
+    def matching(self, field: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+        """(row id, document) of the records whose ``field`` equals ``value``."""
+        rows = self._conn().execute(f"SELECT id, doc FROM records WHERE {_extract(field)} = ?", (value,))
+        return [(str(i), json.loads(d)) for i, d in rows]
+
+    def replace_docs(self, rows: list[tuple[str, dict[str, Any]]]) -> int:
+        """Store new documents under existing ids in one transaction, with ``secure_delete`` on so the
+        pages and cells the old versions occupied are overwritten with zeros; :meth:`purge` then clears
+        the WAL and free pages. Returns the rows changed."""
+        conn = self._conn()
+        conn.execute("PRAGMA secure_delete=ON")
+        with conn:
+            before = conn.total_changes
+            conn.executemany("UPDATE records SET doc = ? WHERE id = ?",
+                             [(json.dumps(d, ensure_ascii=False), i) for i, d in rows])
+            return conn.total_changes - before
+
+    def purge(self, attempts: int = 20) -> str | None:
+        """Make erased bytes leave the files: checkpoint the WAL into the database and truncate it, rebuild
+        the database (VACUUM: no free page keeps an old version), truncate the WAL again. Returns None,
+        or why it could not finish (another connection kept reading: the WAL still holds old pages)."""
+        conn = self._conn()
+        conn.execute("PRAGMA secure_delete=ON")
+        if not self._checkpoint(conn, attempts):
+            return "the WAL could not be checkpointed (another process keeps a read transaction open)"
+        conn.execute("VACUUM")
+        if not self._checkpoint(conn, attempts):
+            return "the WAL could not be truncated after VACUUM (another process keeps a read transaction open)"
+        return None
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection, attempts: int) -> bool:
+        for i in range(attempts):
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy == 0:
+                return True
+            time.sleep(min(0.05 * (i + 1), 0.5))
+        return False
+
+    def held_ids(self, clause: str, args: list[str]) -> set[str]:
+        return {str(i) for (i,) in self._conn().execute(f"SELECT id FROM records WHERE {clause}", args)}
 
     def count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM records").fetchone()[0])

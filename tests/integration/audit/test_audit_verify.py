@@ -270,8 +270,14 @@ def test_field_digests_leave_room_for_erasure(target: Target) -> None:
     erased = {k: v for k, v in doc.items() if k != name}
     erased["sidecar.erased"] = {name: field_digest(KEY, name, doc[name])}
     target.put_record("prodA-5", erased)
-    report = target.verify()
+    # Authorised by a signed erasure event it verifies; without one it is an unsigned erasure.
+    from sidecar.audit.ledger import make_event
+
+    event = make_event("erasure", {"sidecar.event.records": ["prodA-5"], "sidecar.event.fields": [name]}, None,
+                       KEY, operator="test", reason="test")
+    report = target.verify(events=[event])
     assert report.ok and report.erased == 1, report.findings
+    assert [(f.kind, f.where) for f in target.verify().findings] == [("unsigned_erasure", "prodA-5")]
     erased["sidecar.erased"] = {name: field_digest(KEY, name, "something else")}
     target.put_record("prodA-5", erased)
     assert [(f.kind, f.where) for f in target.verify().findings][:1] == [("altered", "prodA-5")]
