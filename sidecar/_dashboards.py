@@ -2,9 +2,9 @@
 
 The files ship inside the package (``sidecar/_assets/dashboards``, the repository's ``dashboards/``
 folder). The Kibana objects are built for the configured index prefix at install (``sidecar._kibana``),
-so the data views match the indices this sidecar writes. The servers are reached with urllib3 and with
-instrumentation suppressed, like every other request the sidecar makes; a server that cannot be reached
-is one line and exit 1.
+so the data views match the indices this sidecar writes. The servers are reached through the project's one
+HTTP client (``sidecar.es``, on elastic-transport) with instrumentation suppressed, like every other request
+the sidecar makes; a server that cannot be reached is one line and exit 1.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import re
 import secrets
 import sys
 from typing import Any, TextIO
-
-import urllib3
-from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
 from sidecar._kibana import saved_objects, to_ndjson
 
@@ -104,20 +101,24 @@ class Unreachable(Exception):
     """A server could not be reached at all (refused, unresolvable, timed out, TLS failure)."""
 
 
-def _post(http: urllib3.PoolManager, server: str, url: str, headers: dict[str, str],
-          body: bytes) -> tuple[int, Any]:
+def _post(server: str, base: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    """One POST through the project's one HTTP client (instrumentation suppressed, no retries on one node)."""
+    from sidecar.es import EsClient, EsUnavailable
+
     try:
-        with suppress_instrumentation(), suppress_http_instrumentation():
-            resp = http.request("POST", url, body=body, headers=headers, timeout=30.0, retries=False)
-    except urllib3.exceptions.HTTPError as exc:
-        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
-        errno_text = re.search(r"\[Errno -?\d+\] ([^)\]]+)", reason)  # "Connection refused"
-        reason = errno_text.group(1) if errno_text else reason
-        raise Unreachable(f"{server} at {url.split('/api/', 1)[0]} unreachable: {reason[:200]}") from None
+        client = EsClient(base, timeout=30.0)
+    except ValueError as exc:
+        raise Unreachable(f"{server} at {base}: {exc}") from None
     try:
-        return resp.status, json.loads(resp.data or b"null")
-    except ValueError:
-        return resp.status, resp.data[:300].decode(errors="replace")
+        resp = client.request("POST", path, body, headers={k.lower(): v for k, v in headers.items()})
+    except EsUnavailable as exc:
+        errno_text = re.search(r"\[Errno -?\d+\] ([^)\]]+)", exc.reason)  # "Connection refused"
+        reason = errno_text.group(1) if errno_text else exc.reason
+        raise Unreachable(f"{server} at {base} unreachable: {reason[:200]}") from None
+    finally:
+        client.close()
+    answer = resp.json()
+    return resp.status, answer if answer is not None else resp.body[:300].decode(errors="replace")
 
 
 def install(folder: pathlib.Path, out: TextIO, *, kibana: str | None = None, kibana_space: str | None = None,
@@ -143,7 +144,6 @@ def _install(folder: pathlib.Path, out: TextIO, *, kibana: str | None, kibana_sp
              kibana_api_key: str | None, grafana: str | None, grafana_token: str | None,
              grafana_folder: str | None, user: str | None, password: str | None, dry_run: bool,
              index_prefix: str) -> int:
-    http = urllib3.PoolManager()
     ok = True
     if kibana:
         saved = saved_objects(index_prefix)
@@ -155,7 +155,7 @@ def _install(folder: pathlib.Path, out: TextIO, *, kibana: str | None, kibana_sp
                       f"{kibana.rstrip('/')}{path}\n")
         else:
             auth = _auth(kibana_api_key, None, user, password)
-            status, answer = _post(http, "Kibana", kibana.rstrip("/") + path, {**headers, **auth}, body)
+            status, answer = _post("Kibana", kibana.rstrip("/"), path, {**headers, **auth}, body)
             good = status == 200 and isinstance(answer, dict) and answer.get("success") is True
             ok &= good
             out.write(f"Kibana: {'imported' if good else 'FAILED'} {objects} saved objects (HTTP {status}"
@@ -168,7 +168,8 @@ def _install(folder: pathlib.Path, out: TextIO, *, kibana: str | None, kibana_sp
             out.write(f"would import dashboard {dashboard.get('uid')!r} into Grafana at {url}\n")
         else:
             auth = _auth(None, grafana_token, user, password)
-            status, answer = _post(http, "Grafana", url, {"Content-Type": "application/json", **auth}, payload)
+            status, answer = _post("Grafana", grafana.rstrip("/"), "/api/dashboards/db",
+                                   {"Content-Type": "application/json", **auth}, payload)
             good = status == 200 and isinstance(answer, dict) and answer.get("status") == "success"
             ok &= good
             out.write(f"Grafana: {'imported' if good else 'FAILED'} dashboard {dashboard.get('uid')!r} "

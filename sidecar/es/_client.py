@@ -38,9 +38,11 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation, s
 if TYPE_CHECKING:
     from sidecar._config import Settings
 
-# The transport logs every request at INFO and every internal retry with a traceback; the sidecar
-# logs failures itself (one line) and counts node failures (see ClientMetrics).
-logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
+# The transport logs every request at INFO and every internal retry with a traceback, and its node pool
+# a warning per failed attempt; the sidecar logs failures itself (one line) and counts node failures
+# (sidecar_elasticsearch_node_failures_total, see ClientMetrics).
+for _name in ("elastic_transport.transport", "elastic_transport.node_pool"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 _JSON = "application/json"
 _NDJSON = "application/x-ndjson"
@@ -86,7 +88,8 @@ class _Bytes(Serializer):
 
 
 _PASS_THROUGH: dict[str, Serializer] = {
-    m: _Bytes() for m in (_JSON, _NDJSON, "application/*", "text/*", "application/vnd.elasticsearch+json")
+    m: _Bytes() for m in (_JSON, _NDJSON, "application/*", "text/*", "application/vnd.elasticsearch+json",
+                          "multipart/form-data")  # the dashboards installer posts a file to Kibana
 }
 
 

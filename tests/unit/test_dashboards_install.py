@@ -67,7 +67,7 @@ class Recorder(ThreadingHTTPServer):
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.requests.append((self.path, dict(self.headers.items()), body))
+                recorder.requests.append((self.path, self.headers, body))  # header names: any case
                 data = json.dumps(recorder.answer).encode()
                 self.send_response(recorder.status)
                 self.send_header("Content-Type", "application/json")
