@@ -133,11 +133,31 @@ def verify(records: Iterable[tuple[str, str | bytes | dict[str, Any]]], digests:
     return w.report
 
 
+class RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"repeated key {key!r}")
+        self.key = key
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise RepeatedKeyError(key)
+        doc[key] = value
+    return doc
+
+
 def _records(w: _Walk, records: Iterable[tuple[str, str | bytes | dict[str, Any]]]) -> None:
     for stored_id, raw in records:
         w.report.records += 1
         try:
-            doc = raw if isinstance(raw, dict) else json.loads(raw)
+            doc = raw if isinstance(raw, dict) else json.loads(raw, object_pairs_hook=_no_repeated_keys)
+        except RepeatedKeyError as exc:
+            # The sidecar never writes a key twice; a repeated one makes readers disagree (Python keeps the
+            # last copy, SQLite's json_extract, which feeds the query columns, the first): tampering.
+            w.add("altered", stored_id, f"stored document repeats the key {exc.key!r}")
+            continue
         except ValueError:
             w.add("altered", stored_id, "stored document is not JSON")
             continue

@@ -14,7 +14,9 @@ import sqlite3
 from typing import Any
 
 import pytest
-from audit_testing import SqliteTarget, produce, ship
+from audit_testing import RING, SqliteTarget, produce, ship
+
+from sidecar.audit import verify
 
 CASES = 400
 _VALUES: list[Any] = ["", "x", 0, 1, -1, 2.5, True, False, None, [], {}, ["a"], {"k": "v"}, "prodA-1", "0" * 64]
@@ -76,3 +78,27 @@ def test_every_mutation_is_detected(shipped: pathlib.Path, tmp_path: pathlib.Pat
     what = mutate(t, random.Random(seed))
     report = t.verify()
     assert not report.ok, f"undetected: {what}"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_repeated_key_is_detected(shipped: pathlib.Path, tmp_path: pathlib.Path, seed: int) -> None:
+    """A document that states a field twice: Python keeps the last copy (the hash still matches), SQLite's
+    json_extract (the query columns, --since, retention) the first. Verify must call it altered."""
+    path = tmp_path / "audit.db"
+    with sqlite3.connect(shipped) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    rng = random.Random(seed)
+    with sqlite3.connect(path) as conn:
+        rid, raw = rng.choice(sorted(conn.execute("SELECT id, doc FROM records").fetchall()))
+        doc = json.loads(raw)
+        name = rng.choice(sorted(doc))
+        value = rng.choice([v for v in _VALUES if json.dumps(v) != json.dumps(doc[name])])
+        forged = "{" + json.dumps(name) + ":" + json.dumps(value) + "," + raw.lstrip()[1:]
+        assert json.loads(forged) == doc  # the last copy wins for Python: the keyed hash still holds
+        conn.execute("UPDATE records SET doc = ? WHERE id = ?", (forged, rid))
+    t = SqliteTarget(path)
+    with sqlite3.connect(path) as conn:  # the raw stored text, as `sidecar audit verify` reads it
+        raw_records = conn.execute("SELECT id, doc FROM records").fetchall()
+    report = verify(raw_records, t.digests(), RING, retention_days=90)
+    assert not report.ok and any(f.kind == "altered" and "repeats the key" in f.detail for f in report.findings), \
+        [(f.kind, f.detail) for f in report.findings]
