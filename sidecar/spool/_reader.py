@@ -14,16 +14,19 @@ import logging
 import os
 import pathlib
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar._files import private_dir, replace_private, write_all
+from sidecar._files import UnsafePathError, private_dir, replace_private, write_all
 from sidecar.ship._sink import SpoolDoc
 from sidecar.spool._writer import OPEN_SUFFIX, SEALED_SUFFIX
 
 # The writer puts event.id and @timestamp first, so id and day are read without parsing the document.
 log = logging.getLogger("sidecar.spool")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 _PREFIX = re.compile(rb'^\{"event\.id":"([A-Za-z0-9_.:-]{1,200})","@timestamp":"(\d{4})-(\d{2})-(\d{2})T')
 _SEGMENT = re.compile(r"^(?P<producer>[A-Za-z0-9_]{1,64})-(?P<no>\d{6,})-(?P<ms>\d{1,16})$")
@@ -130,6 +133,8 @@ class SpoolReader:
         """Raises :class:`~sidecar._files.UnsafePathError` for a spool or state directory someone else
         prepared (world-writable without the sticky bit, another owner) or a symlink."""
         self.spool_dir = private_dir(spool_dir, group, shared=True)
+        self.group = group
+        self._refused: set[str] = set()
         private_dir(state_dir)  # only the sidecar uses its state: private whatever the spool's group
         self.checkpoint = Checkpoint(state_dir / "checkpoint.json")
         self.abandon_seconds = abandon_seconds
@@ -144,6 +149,13 @@ class SpoolReader:
         now = time.time()
         for e in entries:
             name = e.name
+            try:
+                if not e.is_file(follow_symlinks=False):  # a symlink or anything else planted there
+                    if name.endswith((SEALED_SUFFIX, OPEN_SUFFIX)):
+                        self._refuse(name, "not a regular file (a symbolic link is never followed)")
+                    continue
+            except OSError:
+                continue
             if name.endswith(SEALED_SUFFIX):
                 stem, sealed = name[: -len(SEALED_SUFFIX)], True
             elif name.endswith(OPEN_SUFFIX):
@@ -181,7 +193,16 @@ class SpoolReader:
         for stem, path, sealed in self.segments():
             start = self.checkpoint.offsets.get(stem, 0)
             try:
-                with open(path, "rb") as fh:
+                fd = self._open_segment(path)
+            except FileNotFoundError:
+                continue
+            except PermissionError:
+                raise  # the sidecar lacks the shared group: a configuration error, reported by the caller
+            except OSError as exc:  # a symlink (ELOOP), a FIFO, a second link, a stranger's file
+                self._refuse(path.name, str(exc))
+                continue
+            try:
+                with os.fdopen(fd, "rb") as fh:
                     size = os.fstat(fh.fileno()).st_size
                     if start >= size:
                         if sealed:
@@ -196,6 +217,29 @@ class SpoolReader:
                 continue  # only a line still being written: nothing to ship here yet
             return batch
         return None
+
+    def _open_segment(self, path: pathlib.Path) -> int:
+        """A descriptor on a segment the app wrote: never through a symlink, never a FIFO or device, never a
+        second link to some other file, owned by this user or carrying the shared group. Otherwise a user
+        who can write the spool could make the sidecar read its own private files into the store."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(f"{path.name} is not a regular file")
+            if st.st_nlink != 1:
+                raise UnsafePathError(f"{path.name} has {st.st_nlink} links (a segment has one)")
+            if st.st_uid != os.geteuid() and (self.group is None or st.st_gid != self.group):
+                raise UnsafePathError(f"{path.name} belongs to uid {st.st_uid} and not to the shared group")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _refuse(self, name: str, why: str) -> None:
+        if name not in self._refused:  # once per file: it stays where it is for someone to look at
+            self._refused.add(name)
+            log.warning("spool: refusing %s: %s", name, why)
 
     def _parse(self, stem: str, path: pathlib.Path, sealed: bool, start: int, size: int, data: bytes,
                max_records: int) -> SegmentBatch:

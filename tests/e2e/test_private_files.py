@@ -230,3 +230,29 @@ def test_unreadable_key_file_never_raises_into_the_app(tmp_path: pathlib.Path, m
     for doc in docs:
         assert doc["sidecar.content.note"] == "key_unavailable"
         assert "sidecar.request.content" not in doc and "sidecar.response.content" not in doc
+
+
+def test_planted_segments_are_never_read(tmp_path: pathlib.Path, model_url: str) -> None:
+    """Whoever can write the spool must not make the sidecar read its own private files into the store: a
+    segment name that is a symlink, a FIFO or a second hard link to a private file is refused (logged once,
+    left in place); the app's real segments are shipped. Asserted on the raw bytes of the store files."""
+    spool = tmp_path / "spool"
+    env = environment(spool, SIDECAR_HMAC_KEY=KEY)
+    assert app(env, model_url, 0o022, calls=2).returncode == 0
+    secret = tmp_path / "sidecar-only.txt"
+    secret.write_text('{"leak":"PLANTED-SECRET-d41d8cd9 AKIAIOSFODNN7EXAMPLQ"}\nPLANTED-SECRET-line-two\n')
+    secret.chmod(0o600)
+    (spool / "aaaa0000aaaa0000-000001-1000.jsonl").symlink_to(secret)
+    os.link(secret, spool / "bbbb0000bbbb0000-000001-1000.jsonl")
+    os.mkfifo(spool / "cccc0000cccc0000-000001-1000.jsonl")
+    run = sidecar(env, "run", "--once")
+    assert run.returncode == 1, run.stderr  # something in the spool was left unshipped: looked at, not read
+    assert "2 stored" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    for name in ("aaaa0000aaaa0000", "bbbb0000bbbb0000", "cccc0000cccc0000"):
+        assert f"refusing {name}" in run.stderr, run.stderr
+    state = spool / ".sidecar"
+    for path in state.iterdir():
+        if path.is_file():
+            assert b"PLANTED-SECRET" not in path.read_bytes(), path.name
+    assert secret.read_text().startswith('{"leak"')  # untouched, and the planted names are still there
+    assert (spool / "aaaa0000aaaa0000-000001-1000.jsonl").is_symlink()
