@@ -11,6 +11,7 @@ import argparse
 import errno
 import math
 import pathlib
+import re
 import socket
 import sqlite3
 import stat
@@ -75,7 +76,6 @@ def http_url(text: str) -> str:
 
 
 def index_prefix(text: str) -> str:
-    import re
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,100}", text):
         raise argparse.ArgumentTypeError(f"{text!r}: use lowercase letters, digits, '_', '.', '-'")

@@ -30,6 +30,7 @@ from sidecar._cli_support import (
     index_prefix,
 )
 from sidecar._config import ConfigError, Settings, describe_settings, load_settings
+from sidecar._terminal import terminal_safe
 from sidecar.daemon._http import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
 
 log = logging.getLogger("sidecar")
@@ -307,19 +308,20 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
             outcome = str(d.get("http.response.status_code", d.get("error.type")))
             counts[(d.get("gen_ai.provider.name", "?"), outcome)] += 1
         for (provider, status), n in sorted(counts.items()):
-            print(f"{provider:<16} {status:<8} {n}")
+            print(terminal_safe(f"{provider:<16} {status:<8} {n}"))
         return 0
     out = sys.stdout
     for d in docs:
         if args.json:
-            out.write(json.dumps(d, ensure_ascii=False) + "\n")
+            line = json.dumps(d, ensure_ascii=False)
         else:
             usage = f"{d.get('gen_ai.usage.input_tokens', '-')}/{d.get('gen_ai.usage.output_tokens', '-')}"
-            out.write(f"{d.get('@timestamp', '')[:23]}  {d.get('gen_ai.provider.name', '?'):<12} "
-                      f"{(d.get('gen_ai.request.model') or '-'):<18} "
-                      f"{d.get('http.response.status_code', d.get('error.type', '-'))!s:<5} "
-                      f"{d.get('event.duration', 0) / 1e6:8.1f}ms tokens={usage:<7} user={d.get('user.id', '-')} "
-                      f"key={d.get('sidecar.credential.fingerprint', '-')}\n")
+            line = (f"{d.get('@timestamp', '')[:23]}  {d.get('gen_ai.provider.name', '?'):<12} "
+                    f"{(d.get('gen_ai.request.model') or '-'):<18} "
+                    f"{d.get('http.response.status_code', d.get('error.type', '-'))!s:<5} "
+                    f"{d.get('event.duration', 0) / 1e6:8.1f}ms tokens={usage:<7} user={d.get('user.id', '-')} "
+                    f"key={d.get('sidecar.credential.fingerprint', '-')}")
+        out.write(terminal_safe(line) + "\n")
     return 0
 
 

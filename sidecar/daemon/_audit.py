@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar._config import Settings
+from sidecar._terminal import terminal_safe
 from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
 from sidecar.audit.ledger import newest
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
@@ -120,9 +121,10 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
                 and (not args.until or not f.timestamp or f.timestamp < args.until)]
     for f in findings:
         if args.json:
-            print(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail, "@timestamp": f.timestamp}))
+            print(terminal_safe(json.dumps({"kind": f.kind, "where": f.where, "detail": f.detail,
+                                            "@timestamp": f.timestamp}, ensure_ascii=False)))
         else:
-            print(f"{f.kind:<15} {f.where}  {f.detail}")
+            print(terminal_safe(f"{f.kind:<15} {f.where}  {f.detail}"))
     _print_erasures(report, args.json)
     for note in report.notices:
         print(f"notice: {note}", file=sys.stderr)

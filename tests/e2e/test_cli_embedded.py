@@ -96,3 +96,38 @@ def test_usage_and_config_errors_exit_2(tmp_path: pathlib.Path) -> None:
     for var in ("SIDECAR_SPOOL_DIR", "SIDECAR_ELASTICSEARCH_URL", "SIDECAR_HMAC_KEY", "SIDECAR_RETENTION_DAYS",
                 "SIDECAR_CAPTURE_CONTENT", "SIDECAR_INDEX_PREFIX", "SIDECAR_MODEL_HOSTS", "SIDECAR_STORE_PATH"):
         assert var in helptext
+
+
+def test_query_never_sends_terminal_controls(tmp_path: pathlib.Path) -> None:
+    """Record values come from callers: `sidecar query` (table, JSON and summary) writes control characters,
+    bidirectional overrides and line breaks as escapes, never raw, and JSON lines still parse back."""
+    import threading
+
+    from sidecar.ship import SqliteStore
+    from sidecar.ship._sink import SpoolDoc
+
+    hostile = "gpt-4o\x1b[2K\x1b[1A\rFAKE\nLINE\u202eevil\x9b31m\u2028x\x07"
+    store_path = tmp_path / "spool" / ".sidecar" / "audit.db"
+    store_path.parent.mkdir(parents=True)
+    store_path.parent.chmod(0o700)
+    store = SqliteStore(store_path)
+    store.open()
+    doc = {"event.id": "p-1", "@timestamp": "2026-11-30T10:00:00.000Z", "sidecar.producer.id": "p",
+           "sidecar.sequence": 1, "gen_ai.provider.name": "openai", "gen_ai.request.model": hostile,
+           "user.id": hostile, "http.response.status_code": 200, "event.duration": 1000}
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    store.write([SpoolDoc("p-1", "2026.11.30", raw)], threading.Event())
+    store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    env.update(SIDECAR_SPOOL_DIR=str(tmp_path / "spool"), SIDECAR_HMAC_KEY="terminal-test-key-0123456789")
+    for args in ([], ["--json"], ["--summary"]):
+        out = subprocess.run([str(BIN / "sidecar"), "query", *args], env=env, capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        text = out.stdout.decode("utf-8")
+        for bad in ("\x1b", "\r", "\u202e", "\x9b", "\u2028", "\x07"):
+            assert bad not in text, (args, repr(text))
+        if args == ["--json"]:
+            (line,) = text.splitlines()
+            assert json.loads(line)["gen_ai.request.model"] == hostile
+        elif not args:
+            assert len(text.splitlines()) == 1 and "FAKE\\u000aLINE" in text, repr(text)
