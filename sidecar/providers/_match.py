@@ -7,7 +7,9 @@ may name their provider; ``SIDECAR_EXCLUDE_HOSTS`` turns hosts off.
 
 from __future__ import annotations
 
+import posixpath
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 # host suffix -> gen_ai.provider.name (OpenTelemetry GenAI values where one exists)
@@ -103,6 +105,16 @@ class HostRule:
         return host == self.host and (self.port is None or self.port == port)
 
 
+def canonical_path(path: str) -> str:
+    """The path as a server routes it: percent-decoded (``chat%2Fcompletions``, ``gemini-pro%3Agenerate``),
+    dot segments resolved, repeated slashes and trailing slashes or blanks dropped. Clients differ in what
+    they decode before we see the path; matching on this form means no spelling of a model endpoint keeps a
+    call out of the audit trail (matching more than a server would is harmless: the call is recorded)."""
+    decoded = urllib.parse.unquote(path.split("?", 1)[0])
+    resolved = posixpath.normpath(re.sub("/+", "/", "/" + decoded.strip()))
+    return resolved.rstrip("/ \t") or "/"
+
+
 def parse_host_rules(spec: str, *, with_provider: bool) -> tuple[HostRule, ...]:
     """``host[:port][=provider]`` items separated by commas."""
     rules = []
@@ -144,7 +156,7 @@ class EndpointMatcher:
             if rule.matches(host, port):
                 return None
         listed = next((r for r in self._model_hosts if r.matches(host, port)), None)
-        shape = _path_shape(path) if method == "POST" else None
+        shape = _path_shape(canonical_path(path)) if method == "POST" else None
         if shape is None and listed is None:
             return None
         provider = listed.provider if listed and listed.provider else _host_provider(host)
@@ -152,7 +164,8 @@ class EndpointMatcher:
             return Endpoint(provider=provider or "unknown", api_format="unknown", operation=None)
         api_format, operation, model, stream, weak = shape
         if provider is None:
-            provider = "azure.ai.openai" if "/openai/deployments/" in path else _FORMAT_PROVIDER[api_format]
+            provider = ("azure.ai.openai" if "/openai/deployments/" in canonical_path(path)
+                        else _FORMAT_PROVIDER[api_format])
         elif provider == "azure.ai.openai" or listed is not None:
             weak = False
         return Endpoint(provider, api_format, operation, model, stream, weak and listed is None)
