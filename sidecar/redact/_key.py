@@ -27,7 +27,8 @@ __all__ = ["MIN_KEY_BYTES", "ROLES", "AppKeys", "app_keys", "derive", "load_or_c
 
 _log = logging.getLogger("sidecar.redact")
 
-#: Keys shorter than this are accepted but logged as weak.
+#: Keys shorter than this are refused: the same secret keys the integrity chain, and a short one can be
+#: found from a single record's hash by trying them all.
 MIN_KEY_BYTES = 16
 
 
@@ -98,20 +99,24 @@ def load_or_create_key(env_value: str | None, path: pathlib.Path, group: int | N
     silently replacing a key and breaking correlation with earlier records.
     """
     if env_value:
-        key = env_value.encode("utf-8", "surrogatepass")
-        if len(key) < MIN_KEY_BYTES:
-            _log.warning("SIDECAR_HMAC_KEY is shorter than %d bytes; pseudonyms are easier to guess", MIN_KEY_BYTES)
-        return key
+        return _long_enough(env_value.encode("utf-8", "surrogatepass"), "SIDECAR_HMAC_KEY")
     path = pathlib.Path(path)
     follow = _trusted_dir(path.parent, group)
     existing = _read_key(path, follow=follow)
     if existing is not None:
-        return existing
+        return _long_enough(existing, f"HMAC key file {path}")
     try:
         private_dir(path.parent, group, shared=group is not None)  # a planted world-writable dir is refused
     except UnsafePathError as exc:
         raise RedactionError(f"HMAC key file {path}: {exc}") from None
     return _create_key(path, group)
+
+
+def _long_enough(key: bytes, where: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise RedactionError(f"{where} holds {len(key)} bytes; use at least {MIN_KEY_BYTES} (e.g. "
+                             "`openssl rand -hex 32`): a shorter key can be recovered from one record's hash")
+    return key
 
 
 def _trusted_dir(directory: pathlib.Path, group: int | None) -> bool:

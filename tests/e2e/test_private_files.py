@@ -213,17 +213,28 @@ def test_symlinked_checkpoint_is_never_followed(tmp_path: pathlib.Path, model_ur
     assert verify.returncode == 0 and verify.stderr.count("notice: checkpoint reset") == 1, verify.stderr
 
 
-def test_unreadable_key_file_never_raises_into_the_app(tmp_path: pathlib.Path, model_url: str) -> None:
-    """The call proceeds; its record is written with content withheld and the reason; one clear error."""
+@pytest.mark.parametrize("problem", ["unreadable file", "short key", "short key file"])
+def test_a_key_problem_never_raises_into_the_app(tmp_path: pathlib.Path, model_url: str, problem: str) -> None:
+    """The call proceeds; its record is written with content withheld and the reason; one clear error. A key
+    under 16 bytes is a problem too: it keys the integrity chain, and one record's hash would give it away."""
     spool = tmp_path / "spool"
     spool.mkdir(mode=0o700)
     key_dir = tmp_path / "keydir"
     key_dir.mkdir(mode=0o700)
-    (key_dir / "key").mkdir()  # a directory where the key file should be: reading it fails
-    env = environment(spool, SIDECAR_HMAC_KEY_FILE=str(key_dir / "key"), SIDECAR_SPOOL_SEGMENT_SECONDS="30")
+    if problem == "unreadable file":
+        (key_dir / "key").mkdir()  # a directory where the key file should be: reading it fails
+    elif problem == "short key file":
+        (key_dir / "key").write_text("abc\n")
+        (key_dir / "key").chmod(0o600)
+    extra = {"SIDECAR_HMAC_KEY": "tooshort"} if problem == "short key" else {}
+    env = environment(spool, SIDECAR_HMAC_KEY_FILE=str(key_dir / "key"), SIDECAR_SPOOL_SEGMENT_SECONDS="30",
+                      **extra)
     result = app(env, model_url, 0o022, calls=2)
     assert "calls ok" in result.stdout and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.count("no usable HMAC key") == 1
+    if problem != "unreadable file":  # the sidecar refuses such a key outright: one line, exit 2
+        refused = sidecar(env, "run", "--once")
+        assert refused.returncode == 2 and "at least 16" in refused.stderr, refused.stderr
     docs: list[dict[str, Any]] = [json.loads(line) for p in sorted(spool.glob("*.jsonl"))
                                   for line in p.read_bytes().splitlines()]
     assert len(docs) == 2
