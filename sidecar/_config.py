@@ -153,6 +153,8 @@ class Settings(BaseSettings):
         if v:
             import grp
 
+            if v.isdigit() and int(v) > 0xFFFFFFFE:
+                raise ValueError(f"group id {v} is out of range")
             if not v.isdigit():
                 try:
                     grp.getgrnam(v)

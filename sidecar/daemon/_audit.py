@@ -37,6 +37,12 @@ def key_ring(settings: Settings, extra: pathlib.Path | None) -> KeyRing:
     return KeyRing(IntegrityKey(derive(s, "integrity")) for s in secrets)
 
 
+_ANCHOR_TYPES: dict[str, type | tuple[type, ...]] = {
+    "sidecar.chain.id": str, "sidecar.digest.seq": int, "sidecar.digest.hash": str,
+    "sidecar.event.seq": int, "sidecar.event.hash": str,
+}
+
+
 def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
     """Heads exported earlier: JSON lines (the ``audit-head.json`` file, ``sidecar audit anchor`` output, or
     the sidecar's ``audit head: {...}`` log lines; other lines are skipped)."""
@@ -55,6 +61,10 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
             continue
         if isinstance(doc, dict) and (("sidecar.digest.hash" in doc and "sidecar.chain.id" in doc)
                                       or ("sidecar.event.hash" in doc and "sidecar.event.seq" in doc)):
+            bad = [k for k, kind in _ANCHOR_TYPES.items() if k in doc and not isinstance(doc[k], kind)]
+            if bad:
+                raise AuditUsageError(f"anchor file {path}: a head with a malformed {bad[0]} "
+                                      f"({doc[bad[0]]!r}); export heads with `sidecar audit anchor`")
             anchors.append(doc)
     if not anchors:
         raise AuditUsageError(f"anchor file {path} holds no exported head (lines with sidecar.chain.id, "

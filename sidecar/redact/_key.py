@@ -72,14 +72,21 @@ def app_keys(env_value: str | None, path: pathlib.Path, group: int | None = None
 def read_key_ring(path: pathlib.Path) -> list[bytes]:
     """Older secrets for ``sidecar audit verify``: one per line (blank lines and ``#`` comments skipped),
     each used as its UTF-8 bytes, exactly like ``SIDECAR_HMAC_KEY``."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise RedactionError(f"key ring {path} is not a regular file")
+            data = fh.read()
+    except OSError as exc:
+        raise RedactionError(f"key ring {path}: {exc.strerror or exc}") from None
     out = []
     for line in data.splitlines():
         line = line.strip()
         if line and not line.startswith(b"#"):
-            out.append(line)
+            out.append(_long_enough(line, f"a line of key ring {path}"))
+    if not out:
+        raise RedactionError(f"key ring {path} holds no key (one secret a line)")
     return out
 
 

@@ -49,7 +49,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "SIDECAR_BATCH_SIZE": ["0", "99999999"],
     "SIDECAR_POLL_SECONDS": ["0", "inf", "nan", "-1", "1e9", "soon"],
     "SIDECAR_LISTEN": ["nonsense", ":9464", "0.0.0.0:", "0.0.0.0:99999", "host name:1", "0.0.0.0:http"],
-    "SIDECAR_SPOOL_GROUP": ["no-such-group-llm-audit"],
+    "SIDECAR_SPOOL_GROUP": ["no-such-group-llm-audit", "99999999999999999999"],
     "SIDECAR_HTTP_MAX_CONNECTIONS": ["0", "99999999", "many"],
     "SIDECAR_DIGEST_GRACE_SECONDS": ["0", "-1", "inf", "nan", "1e12", "soon"],
 }
@@ -277,3 +277,20 @@ def test_generated_variables_load_or_fail_naming_them(variable: str, value: str)
     finally:
         os.environ.pop(variable, None)
         os.environ.update(saved)
+
+
+def test_bad_key_rings_and_anchors(env: dict[str, str], tmp_path: pathlib.Path) -> None:
+    """Files handed to `audit verify`: a directory, an empty ring, a ring with a short key, an anchor with a
+    malformed field. One line naming the file, exit 2."""
+    code, _, err = run(["run", "--once"], env)
+    assert code == 0, err
+    empty = tmp_path / "empty.ring"
+    empty.write_text("# nothing here\n")
+    short = tmp_path / "short.ring"
+    short.write_text("abc\n")
+    anchor = tmp_path / "heads.jsonl"
+    anchor.write_text('{"sidecar.chain.id": "a", "sidecar.digest.seq": "x", "sidecar.digest.hash": "h"}\n')
+    for args, word in ((["--keyring", str(tmp_path)], str(tmp_path)), (["--keyring", str(empty)], "no key"),
+                       (["--keyring", str(short)], "at least 16"), (["--anchor", str(anchor)], "digest.seq")):
+        code, out, err = run(["audit", "verify", *args], env)
+        one_line(code, out, err, 2, word)
