@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from sidecar._config import Settings, load_settings
 from sidecar.instrument import _state
+from sidecar.instrument._log_redact import ClientLogFilter
 from sidecar.instrument._runtime import Runtime
 from sidecar.instrument._tracer import DeferringTracerProvider
 
@@ -140,6 +141,8 @@ def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: 
             serve_metrics(settings.metrics_port, runtime.metrics.registry, settings.metrics_host)
         provider = DeferringTracerProvider(tracer_provider)
         _state.runtime = runtime
+        _state.log_filter = ClientLogFilter(runtime.redact_message)
+        _state.log_filter.install()
         for name in ("httpx", "httpx2", "requests"):
             try:
                 module = importlib.import_module(name)
@@ -176,6 +179,9 @@ def uninstrument() -> None:
             if p.otel is not None and p.otel_was_active:
                 p.otel.instrument()
         _state.runtime = None
+        if _state.log_filter is not None:
+            _state.log_filter.remove()
+            _state.log_filter = None
         _unwrap_exit()
         runtime.close()
 

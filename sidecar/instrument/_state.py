@@ -6,9 +6,11 @@ import logging
 import sys
 import time
 
+from sidecar.instrument._log_redact import ClientLogFilter
 from sidecar.instrument._runtime import Runtime
 
 runtime: Runtime | None = None
+log_filter: ClientLogFilter | None = None  # on the HTTP clients' loggers while instrumented
 _last_log = 0.0
 log = logging.getLogger("sidecar")
 
