@@ -290,9 +290,9 @@ def _html_view(text: str) -> View | None:
 # joined. Only after such a prefix: joining every line break would glue ordinary words together.
 # One pattern a prefix, opening with it: the engine finds a leading literal fast, where a
 # look-behind or an alternation in front is tried at every character (~200x slower).
-_KEY_PREFIXES = ("sk-", "sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_", "AKIA", "ASIA", "ABIA", "ACCA", "AIza",
-                 "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-",
-                 "xoxr-", "xoxe-", "xapp-", "hf_", "eyJ")
+_KEY_PREFIXES = ("sk-", "sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_", "AKIA", "ASIA", "ABIA", "ACCA",
+                 "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-", "xoxp-", "xoxo-",
+                 "xoxs-", "xoxr-", "xoxe-", "xapp-", "hf_", "eyJ")
 _BROKEN = r"[A-Za-z0-9_.-]{0,400}\r?\n(?=[A-Za-z0-9_-])"
 _KEY_STARTS = tuple((prefix, re.compile(f"{re.escape(prefix)}(?<![A-Za-z0-9]{re.escape(prefix)}){_BROKEN}"))
                     for prefix in _KEY_PREFIXES)
