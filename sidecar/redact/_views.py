@@ -298,14 +298,16 @@ _KEY_STARTS = tuple((prefix, re.compile(f"{re.escape(prefix)}(?<![A-Za-z0-9]{re.
                     for prefix in _KEY_PREFIXES)
 _KEY_BREAK = re.compile(_BROKEN)
 # a line break inside a run of key characters: opens with the break, so it is found fast
-_TOKEN_BREAK = re.compile(r"\n(?<=[A-Za-z0-9_.-]{3}\n)[A-Za-z0-9_-]")
+_TOKEN_BREAK = re.compile(r"\n(?:(?<=[A-Za-z0-9_.-]{3}\n)|(?<=[A-Za-z0-9_.-]{3}\r\n))[A-Za-z0-9_-]")
 _MAX_BREAKS = 8
 # the run of key characters that ends where the search is bounded (a backward match)
 _RUN_BEFORE: Any = _rx.compile(r"[A-Za-z0-9_.-]{3,400}", _rx.ASCII | _rx.REVERSE)
 
 
 def _key_before(text: str, end: int) -> bool:
-    """Whether the run of key characters ending at ``end`` holds a key prefix."""
+    """Whether the run of key characters ending at ``end`` (before its '\\r', if any) holds a key prefix."""
+    if end and text[end - 1] == "\r":
+        end -= 1
     run = _RUN_BEFORE.match(text, max(0, end - 400), end)
     if run is None:
         return False
