@@ -245,7 +245,7 @@ _IGNORABLE_CLASS = _CharClass(_IGNORABLE_CODE_POINTS)
 _IGNORABLE = re.compile(_IGNORABLE_CLASS.pattern.pattern + "+")
 # Characters a secret is written with, on both sides of an invisible run: only such a run can
 # hide one (a variation selector after an emoji, or a ZWNJ inside a Persian word, makes no view).
-_SECRETISH = r"0-9A-Za-z@._+/=%:\-\uFF01-\uFF5E"
+_SECRETISH = r" 0-9A-Za-z@._+/=%:\-\uFF01-\uFF5E"
 _HIDES = re.compile(rf"[{_SECRETISH}]{_IGNORABLE.pattern}[{_SECRETISH}]")
 # Spaces that fold to ' ' (no-break, thin, ideographic …) between digits: card and SSN groups.
 # (Opens with the space: a class of a few characters is found fast, one of all digits is not.)
@@ -286,53 +286,65 @@ def _html_view(text: str) -> View | None:
     return view if found else None
 
 
-# A key of a known prefix broken over lines (a wrapped terminal, a mail body): its line breaks are
-# joined. Only after such a prefix: joining every line break would glue ordinary words together.
-# One pattern a prefix, opening with it: the engine finds a leading literal fast, where a
-# look-behind or an alternation in front is tried at every character (~200x slower).
-_KEY_PREFIXES = ("sk-", "sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_", "AKIA", "ASIA", "ABIA", "ACCA",
-                 "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-", "xoxp-", "xoxo-",
-                 "xoxs-", "xoxr-", "xoxe-", "xapp-", "hf_", "eyJ")
-_BROKEN = r"[A-Za-z0-9_.-]{0,400}\r?\n(?=[A-Za-z0-9_-])"
-_KEY_STARTS = tuple((prefix, re.compile(f"{re.escape(prefix)}(?<![A-Za-z0-9]{re.escape(prefix)}){_BROKEN}"))
-                    for prefix in _KEY_PREFIXES)
-_KEY_BREAK = re.compile(_BROKEN)
-# a line break inside a run of key characters: opens with the break, so it is found fast
-_TOKEN_BREAK = re.compile(r"\n(?:(?<=[A-Za-z0-9_.-]{3}\n)|(?<=[A-Za-z0-9_.-]{3}\r\n))[A-Za-z0-9_-]")
-_MAX_BREAKS = 8
-# the run of key characters that ends where the search is bounded (a backward match)
-_RUN_BEFORE: Any = _rx.compile(r"[A-Za-z0-9_.-]{3,400}", _rx.ASCII | _rx.REVERSE)
+# A key of a known prefix broken over lines (a wrapped terminal, a mail body): the line break is
+# joined when the run of key characters before it holds a key prefix (or the start of one: ``AKI``
+# / ``AIOSF…``) and either the key before the break is too short to be whole, or the run after it
+# looks random (a digit, or a capital after a small letter). So a whole key ending its line is not
+# glued to the next line's word (``sk-…\nthanks``, ``…\nNEXT_KEY=``). A random-looking run that
+# fills its line is joined to the next line too (a key wrapped twice).
+_KEY_PREFIXES = {  # prefix -> the fewest characters of a whole key
+    "sk-": 23, "sk_live_": 24, "rk_live_": 24, "sk_test_": 24, "rk_test_": 24, "whsec_": 30, "AKIA": 20, "ASIA": 20,
+    "ABIA": 20, "ACCA": 20, "AIza": 39, "ghp_": 40, "gho_": 40, "ghu_": 40, "ghs_": 40, "ghr_": 40, "github_pat_": 33,
+    "xoxa-": 15, "xoxb-": 15, "xoxp-": 15, "xoxo-": 15, "xoxs-": 15, "xoxr-": 15, "xoxe-": 15, "xapp-": 17, "hf_": 33,
+    "eyJ": 12,
+}  # fmt: skip
+# a line break before a run of key characters: opens with the break, so it is found fast
+_TOKEN_BREAK = re.compile(r"\n(?=[A-Za-z0-9_.-])")
+_KEY_CHARS = "[A-Za-z0-9_.-]"
+_RUN_BEFORE: Any = _rx.compile(_KEY_CHARS + "{1,400}", _rx.ASCII | _rx.REVERSE)  # the run ending where searched
+_RUN_AFTER = re.compile(_KEY_CHARS + "{1,400}")
+_RANDOM = re.compile(r"[0-9]|[a-z][A-Z]")
+_MAX_BREAKS = 64
 
 
-def _key_before(text: str, end: int) -> bool:
-    """Whether the run of key characters ending at ``end`` (before its '\\r', if any) holds a key prefix."""
-    if end and text[end - 1] == "\r":
-        end -= 1
-    run = _RUN_BEFORE.match(text, max(0, end - 400), end)
-    if run is None:
-        return False
-    token = run.group()
-    # every prefix holds '-' or '_' or an upper-case 'A' or 'J': a plain word is settled at once
-    return ("-" in token or "_" in token or "A" in token or "J" in token) and any(p in token for p in _KEY_PREFIXES)
+def _cut_key(before: str, after: str) -> bool | None:
+    """None: no key prefix starts in ``before``; else whether the key there is cut short."""
+    joined = before + after[:10]
+    if not ("-" in joined or "_" in joined or "A" in joined or "J" in joined):
+        return None  # every prefix holds one of those: a plain word is settled at once
+    for prefix, shortest in _KEY_PREFIXES.items():
+        at = joined.find(prefix)
+        if 0 <= at < len(before):
+            key = before[at:]
+            return len(key) < shortest or (prefix == "eyJ" and key.count(".") < 2)
+    return None
 
 
 def _wrapped_key_view(text: str) -> View | None:
-    if "\n" not in text or not any(_key_before(text, m.start()) for m in _TOKEN_BREAK.finditer(text)):
-        return None
-    starts = sorted(m.end() for prefix, pattern in _KEY_STARTS if prefix in text for m in pattern.finditer(text))
-    if not starts:
+    if "\n" not in text:
         return None
     breaks: list[tuple[int, int]] = []
-    for pos in starts:
-        if breaks and pos <= breaks[-1][1]:
-            continue  # a break of a key already joined
-        for _ in range(_MAX_BREAKS):  # this break, and the same key broken again further on
-            breaks.append((pos - (2 if text[pos - 2: pos] == "\r\n" else 1), pos))
-            more = _KEY_BREAK.match(text, pos)
-            if more is None:
+    last_after = (-1, -1)  # the run after the last joined break
+    for m in _TOKEN_BREAK.finditer(text):
+        nl = m.start()
+        cut = nl - 1 if nl and text[nl - 1] == "\r" else nl
+        before = _RUN_BEFORE.match(text, max(0, cut - 400), cut)
+        if before is None:
+            continue
+        after = _RUN_AFTER.match(text, nl + 1)
+        assert after is not None  # the look-ahead saw a key character
+        random = _RANDOM.search(after.group()) is not None
+        if before.span() == last_after:
+            join = random  # the key's middle line
+        else:
+            short = _cut_key(before.group(), after.group())
+            join = short is not None and (short or random)
+        if join:
+            breaks.append((cut, nl + 1))
+            last_after = after.span()
+            if len(breaks) >= _MAX_BREAKS:
                 break
-            pos = more.end()
-    return _delete(text, breaks)
+    return _delete(text, breaks) if breaks else None
 
 
 def _delete(text: str, spans: list[tuple[int, int]]) -> View:
