@@ -10,6 +10,7 @@ import itertools
 import json
 import re as _stdre
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote
@@ -17,7 +18,7 @@ from urllib.parse import unquote
 from ._bound import MARGIN, cut_kept, window_end
 from ._errors import RedactionError
 from ._rules import BUILTIN_RULES, CASELESS_RULES, IP_RULES, NUMERIC_RULES, UNICODE_RULES, VALIDATORS, Rule
-from ._views import compat_fold, views
+from ._views import compat_fold, may_have_views, views
 from ._windows import NumericView, numeric_view
 
 __all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "parse_rules"]
@@ -248,6 +249,10 @@ def _min_width(pattern: str) -> int:
 
 
 def _norm_name(name: str) -> str:
+    """A key name as compared with the secret names: without case, '-', '_', '.' or spaces, and
+    (when not ASCII) without invisible characters, compatibility forms folded (``ｐａｓｓｗｏｒｄ``)."""
+    if not name.isascii():
+        name = unicodedata.normalize("NFKC", compat_fold(name)).casefold()
     return name.lower().replace("-", "").replace("_", "").replace(".", "").replace(" ", "")
 
 
@@ -529,8 +534,9 @@ class Redactor:
 
     def _scan(self, text: str) -> list[Finding]:
         spans = self._spans(text)
-        if not text.isascii() or "%" in text:
-            # Secrets written in forms the rules do not read (full-width digits, percent-encoding):
+        if may_have_views(text):
+            # Secrets written in forms the rules do not read (full-width digits, percent-encoding,
+            # invisible characters inside, HTML character references, a key broken over lines):
             # scan the normalised views too and mask the original characters they came from.
             for view in views(text):
                 for s, e, priority, name in self._spans(view.text):

@@ -258,8 +258,13 @@ VALIDATORS: dict[str, Validator] = {
 
 _B62 = "A-Za-z0-9"
 _B64URL = "A-Za-z0-9_-"
-_NB = "(?<![A-Za-z0-9_-])"  # not glued to another token character (Chinese is fine: ASCII mode)
-_NA = "(?![A-Za-z0-9_-])"
+# Not glued to a letter or digit (Chinese is fine: ASCII mode).  A '-' or '_' right before or after
+# a key is punctuation here (``-sk-proj-…``, ``ghp_…_``): the key's prefix already says what it is.
+# The one exception is a key inside a longer run of token characters joined by '-' / '_' (``a-b_eyJ…``):
+# there ``_NB_STRICT`` keeps the scans linear for the long-bodied JWT.
+_NB = "(?<![A-Za-z0-9])"
+_NB_STRICT = "(?<![A-Za-z0-9])(?<![A-Za-z0-9_-][_-])"
+_NA = "(?![A-Za-z0-9])"
 _ND = "(?<![0-9A-Za-z])"  # numeric candidates: no digit or ASCII letter on either side
 _NDA = "(?![0-9A-Za-z])"
 # after a secret's name: an optional (escaped) closing quote, ':' or '=', an optional opening quote,
@@ -317,7 +322,7 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     Rule("STRIPE_KEY", _NB + rf"whsec_[{_B62}]{{24,250}}" + _NA, literals=("whsec_",)),
     Rule(
         "JWT",
-        _NB + rf"eyJ[{_B64URL}]{{5,4096}}\.[{_B64URL}]{{2,16384}}\.[{_B64URL}]{{0,4096}}" + _NA,
+        _NB_STRICT + rf"eyJ[{_B64URL}]{{5,4096}}\.[{_B64URL}]{{2,16384}}\.[{_B64URL}]{{0,4096}}" + _NA,
         literals=("eyJ",),
     ),
     # generic sk- keys (OpenAI legacy without marker, DeepSeek, Moonshot and other compatible APIs)
@@ -369,9 +374,12 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     ),
     Rule(
         "EMAIL",
-        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
+        # the local part may open with '_', '-', '+', '%' (``_alice@``, ``-bob@``, ``(+carol@``); a
+        # '.' before it is punctuation, not part of the address. After the domain, only a letter
+        # (the TLD going on) rejects the match: ``bob@example.org-`` and ``bob@example.org0`` are found.
+        r"(?<![A-Za-z0-9_%+-])[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
         r"(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"  # an IDN top-level domain in its ASCII (punycode) form
-        r"(?![A-Za-z0-9-])",
+        r"(?![A-Za-z])",
         literals=("@",),
     ),
     # e-mails with a non-ASCII local part or an internationalised (IDN) domain; scanned only in
@@ -411,19 +419,22 @@ _NUMERIC_BUILTINS: tuple[Rule, ...] = (
     ),
     Rule(
         "CREDIT_CARD",
-        r"[2-6](?<![0-9A-Za-z.,-][2-6])(?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])",
+        # not glued to a letter or digit, and not the fraction of a decimal number (``0.4111…``, the
+        # floats of an embedding); any other punctuation before it is fine (CSV ``alice,4111…``)
+        r"[2-6](?<![0-9A-Za-z][2-6])(?<![0-9][.,][2-6])(?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])",
         card_ok,
     ),
-    Rule("CREDIT_CARD", r"(?<![0-9A-Za-z.,-])1800[0-9]{11}(?![0-9A-Za-z])", card_ok, literals=("1800",)),
+    Rule("CREDIT_CARD", r"(?<![0-9A-Za-z])(?<![0-9][.,])1800[0-9]{11}(?![0-9A-Za-z])", card_ok, literals=("1800",)),
     Rule(
         "US_SSN",
-        r"[0-9]{3}-[0-9]{2}-[0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]|-[0-9])",
+        # a '-' before is punctuation unless a digit run goes on through it (``12-123-45-6789``)
+        r"[0-9]{3}-[0-9]{2}-[0-9]{4}(?<![0-9A-Za-z][\s\S]{11})(?<![0-9]-[\s\S]{11})(?![0-9A-Za-z]|-[0-9])",
         us_ssn_ok,
         literals=("-",),
     ),
     Rule(
         "US_SSN",
-        r"[0-9]{3} [0-9]{2} [0-9]{4}(?<![0-9A-Za-z-][\s\S]{11})(?![0-9A-Za-z]| [0-9])",
+        r"[0-9]{3} [0-9]{2} [0-9]{4}(?<![0-9A-Za-z][\s\S]{11})(?<![0-9]-[\s\S]{11})(?![0-9A-Za-z]| [0-9])",
         us_ssn_ok,
         literals=(" ",),
     ),

@@ -6,21 +6,30 @@ no-break spaces), digits of other scripts, or percent-encoded (``someone%40examp
 A view rewrites those forms to the plain ones; the rules scan the view; every finding is
 mapped back to the characters of the original text it came from, and those are masked.
 
+Other views delete what hides a secret from a pattern: invisible characters inside it
+(``alice\u200b@example.org``, a soft hyphen between card digit groups), HTML character references
+(``alice&#64;example.org``), a line break inside a key of a known prefix (``sk-proj-Ab3…\nQx…``).
+
 Mapping back never shrinks a finding: a view character made from several original characters
-(``%40`` -> ``@``, ``⑩`` -> ``10``) maps to all of them.
+(``%40`` -> ``@``, ``⑩`` -> ``10``) maps to all of them, and a finding across deleted characters
+covers them too.
 """
 
 from __future__ import annotations
 
+import html
+import importlib
 import re
 import string
 import threading
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["View", "compat_fold", "views"]
+__all__ = ["View", "compat_fold", "may_have_views", "views"]
+
+_rx: Any = importlib.import_module("regex")
 
 SpanMap = Callable[[int, int], tuple[int, int]]
 
@@ -40,6 +49,7 @@ class _Tables(NamedTuple):
     multi: dict[int, str]  # character -> its longer ASCII form (⑩ -> 10)
     matters: _CharClass  # any character whose form holds a letter, a digit or @ % + =
     every: _CharClass  # any character of either table
+    unusual: _CharClass  # what a compatibility or an invisible-character view is made for
 
 
 def _build() -> _Tables:
@@ -60,7 +70,9 @@ def _build() -> _Tables:
             (one if len(form) == 1 else multi)[cp] = form
     forms = {**one, **multi}
     matters = [cp for cp, form in forms.items() if any(c in _MATTERS for c in form)]
-    return _Tables(one, multi, _char_class(matters), _char_class(list(forms)))
+    spaces = [cp for cp, form in forms.items() if form == " "]
+    unusual = sorted({*matters, *spaces, *_IGNORABLE_CODE_POINTS})
+    return _Tables(one, multi, _char_class(matters), _char_class(list(forms)), _char_class(unusual))
 
 
 class _CharClass:
@@ -111,11 +123,12 @@ def _table() -> _Tables:
 
 
 def compat_fold(value: str) -> str:
-    """``value`` with compatibility forms and other scripts' digits as their ASCII forms."""
+    """``value`` with compatibility forms and other scripts' digits as their ASCII forms, and
+    without invisible characters (so a value hides nothing and hashes like its plain form)."""
     if value.isascii():
         return value
     t = _table()
-    return value.translate(t.one).translate(t.multi)
+    return _IGNORABLE.sub("", value).translate(t.one).translate(t.multi)
 
 
 class View:
@@ -171,7 +184,7 @@ def _rewrite(text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[st
 
 def _compat_view(text: str) -> View | None:
     t = _table()
-    if t.matters.search(text) is None:
+    if t.matters.search(text) is None and _DIGIT_SPACE.search(text) is None:
         return None
     if not any(ord(ch) in t.multi for ch in text):
         folded = text.translate(t.one)  # one character for one: offsets unchanged
@@ -210,6 +223,147 @@ def _percent_view(text: str) -> View | None:
     return view
 
 
+# Invisible characters a secret can carry inside it and still look whole: the format characters
+# (Unicode category Cf: zero-width space and joiners, word joiner, BOM, soft hyphen, bidi marks,
+# invisible operators) and the other default-ignorable code points (variation selectors, the
+# combining grapheme joiner, Hangul fillers, Mongolian free variation selectors, tags).
+_IGNORABLE_RANGES = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+                     (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                     (0xE0000, 0xE0FFF))
+
+
+def _ignorable_code_points() -> list[int]:
+    code_points = {cp for cp in range(0x10000) if unicodedata.category(chr(cp)) == "Cf"}
+    code_points.update((0x110BD, 0x110CD, *range(0x13430, 0x13440)))
+    for lo, hi in _IGNORABLE_RANGES:
+        code_points.update(range(lo, hi + 1))
+    return sorted(code_points)
+
+
+_IGNORABLE_CODE_POINTS = _ignorable_code_points()
+_IGNORABLE_CLASS = _CharClass(_IGNORABLE_CODE_POINTS)
+_IGNORABLE = re.compile(_IGNORABLE_CLASS.pattern.pattern + "+")
+# Characters a secret is written with, on both sides of an invisible run: only such a run can
+# hide one (a variation selector after an emoji, or a ZWNJ inside a Persian word, makes no view).
+_SECRETISH = r" 0-9A-Za-z@._+/=%:\-\uFF01-\uFF5E"
+_HIDES = re.compile(rf"[{_SECRETISH}]{_IGNORABLE.pattern}[{_SECRETISH}]")
+# Spaces that fold to ' ' (no-break, thin, ideographic …) between digits: card and SSN groups.
+# (Opens with the space: a class of a few characters is found fast, one of all digits is not.)
+_DIGIT_SPACE = re.compile(r"[\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000](?<=\d.)(?=\d)", re.DOTALL)
+
+
+def _ignorable_view(text: str) -> View | None:
+    if _IGNORABLE_CLASS.search(text) is None or _HIDES.search(text) is None:
+        return None
+    return _rewrite(text, _IGNORABLE, lambda m: [])
+
+
+# Character references: HTML, numeric always (';' optional, as browsers read them) or named with
+# ';'; and the '\uXXXX' / '\xXX' escapes of JSON, JavaScript and Python source left in a text.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)"
+                     r"|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}")
+
+
+def _unescape(ref: str) -> str:
+    if ref[0] == "&":
+        return html.unescape(ref)
+    char = chr(int(ref[2:], 16))
+    return "\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char
+
+
+def _html_view(text: str) -> View | None:
+    if "&" not in text and "\\" not in text:
+        return None
+    found = False
+
+    def unescape(m: re.Match[str]) -> list[str]:
+        nonlocal found
+        plain = _unescape(m.group())
+        found = found or plain != m.group()
+        return [plain]
+
+    view = _rewrite(text, _ENTITY, unescape)
+    return view if found else None
+
+
+# A key of a known prefix broken over lines (a wrapped terminal, a mail body): the line break is
+# joined when the run of key characters before it holds a key prefix (or the start of one: ``AKI``
+# / ``AIOSF…``) and either the key before the break is too short to be whole, or the run after it
+# looks random (a digit, or a capital after a small letter). So a whole key ending its line is not
+# glued to the next line's word (``sk-…\nthanks``, ``…\nNEXT_KEY=``). A random-looking run that
+# fills its line is joined to the next line too (a key wrapped twice).
+_KEY_PREFIXES = {  # prefix -> the fewest characters of a whole key
+    "sk-": 23, "sk_live_": 24, "rk_live_": 24, "sk_test_": 24, "rk_test_": 24, "whsec_": 30, "AKIA": 20, "ASIA": 20,
+    "ABIA": 20, "ACCA": 20, "AIza": 39, "ghp_": 40, "gho_": 40, "ghu_": 40, "ghs_": 40, "ghr_": 40, "github_pat_": 33,
+    "xoxa-": 15, "xoxb-": 15, "xoxp-": 15, "xoxo-": 15, "xoxs-": 15, "xoxr-": 15, "xoxe-": 15, "xapp-": 17, "hf_": 33,
+    "eyJ": 12,
+}  # fmt: skip
+# a line break before a run of key characters: opens with the break, so it is found fast
+_TOKEN_BREAK = re.compile(r"\n(?=[A-Za-z0-9_.-])")
+_KEY_CHARS = "[A-Za-z0-9_.-]"
+_RUN_BEFORE: Any = _rx.compile(_KEY_CHARS + "{1,400}", _rx.ASCII | _rx.REVERSE)  # the run ending where searched
+_RUN_AFTER = re.compile(_KEY_CHARS + "{1,400}")
+_RANDOM = re.compile(r"[0-9]|[a-z][A-Z]")
+_MAX_BREAKS = 64
+
+
+def _cut_key(before: str, after: str) -> bool | None:
+    """None: no key prefix starts in ``before``; else whether the key there is cut short."""
+    joined = before + after[:10]
+    if not ("-" in joined or "_" in joined or "A" in joined or "J" in joined):
+        return None  # every prefix holds one of those: a plain word is settled at once
+    for prefix, shortest in _KEY_PREFIXES.items():
+        at = joined.find(prefix)
+        if 0 <= at < len(before):
+            key = before[at:]
+            return len(key) < shortest or (prefix == "eyJ" and key.count(".") < 2)
+    return None
+
+
+def _wrapped_key_view(text: str) -> View | None:
+    if "\n" not in text:
+        return None
+    breaks: list[tuple[int, int]] = []
+    last_after = (-1, -1)  # the run after the last joined break
+    for m in _TOKEN_BREAK.finditer(text):
+        nl = m.start()
+        cut = nl - 1 if nl and text[nl - 1] == "\r" else nl
+        before = _RUN_BEFORE.match(text, max(0, cut - 400), cut)
+        if before is None:
+            continue
+        after = _RUN_AFTER.match(text, nl + 1)
+        assert after is not None  # the look-ahead saw a key character
+        random = _RANDOM.search(after.group()) is not None
+        if before.span() == last_after:
+            join = random  # the key's middle line
+        else:
+            short = _cut_key(before.group(), after.group())
+            join = short is not None and (short or random)
+        if join:
+            breaks.append((cut, nl + 1))
+            last_after = after.span()
+            if len(breaks) >= _MAX_BREAKS:
+                break
+    return _delete(text, breaks) if breaks else None
+
+
+def _delete(text: str, spans: list[tuple[int, int]]) -> View:
+    """A view of ``text`` without the (sorted, disjoint) ``spans``."""
+    parts: list[str] = []
+    segments: list[tuple[int, int, int, bool]] = []
+    pos = vpos = 0
+    for s, e in spans:
+        if s > pos:
+            parts.append(text[pos:s])
+            segments.append((vpos, pos, s - pos, True))
+            vpos += s - pos
+        pos = e
+    if pos < len(text) or not segments:
+        parts.append(text[pos:])
+        segments.append((vpos, pos, len(text) - pos, True))
+    return View("".join(parts), segments)
+
+
 class _Composed(View):
     """A view of a view, mapping straight back to the original."""
 
@@ -224,18 +378,27 @@ class _Composed(View):
         return self._outer.to_original(*self._inner.to_original(start, end))
 
 
-def views(text: str) -> Iterator[View]:
-    """The normalised views of ``text`` that differ from it (none for plain ASCII text without '%').
+def may_have_views(text: str) -> bool:
+    """Whether ``views(text)`` can yield anything (cheap: most ASCII texts have no view)."""
+    return not text.isascii() or "%" in text or "&" in text or "\n" in text or "\\" in text
 
-    Compatibility forms are folded and percent-encoding decoded in turn until nothing changes
+
+def views(text: str) -> Iterator[View]:
+    """The normalised views of ``text`` that differ from it (none for plain ASCII text without
+    '%', '&', '\\' or a line break).
+
+    Invisible characters are deleted, compatibility forms folded, HTML character references
+    and percent-encoding decoded, line breaks inside keys joined, in turn until nothing changes
     (at most ``_DECODE_LEVELS`` rounds: ``%EF%BC%94`` is a full-width digit, ``%2540`` an encoded
     ``%40``); each intermediate view is scanned too."""
     current: View | None = None
     subject = text
     for _ in range(_DECODE_LEVELS):
         changed = False
-        for make in (_compat_view, _percent_view):
-            if make is _compat_view and subject.isascii():
+        # one search for any character either view is made for (most non-ASCII text has none)
+        quiet = subject.isascii() or _table().unusual.search(subject) is None
+        for make in (_ignorable_view, _compat_view, _html_view, _percent_view, _wrapped_key_view):
+            if quiet and (make is _compat_view or make is _ignorable_view):
                 continue
             view = make(subject)
             if view is None or view.text == subject:

@@ -2,14 +2,18 @@
 
 Each item is a prompt (English or Chinese) holding one secret value written in one form (plain,
 full-width digits, percent-encoded once or twice, JSON inside a JSON string under a secret key
-name, an internationalised e-mail), and the plain value, which must appear nowhere the sidecar
-writes, in any of those forms and in no 8-character piece.
+name, an internationalised e-mail; invisible characters inside it, HTML character references,
+card digit groups split by no-break or thin spaces, a key broken over two lines, punctuation
+glued before it, a CSV field), and the plain value, which must appear nowhere the sidecar writes,
+in any of those forms and in no 8-character piece.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 import string
 import unicodedata
 from dataclasses import dataclass
@@ -76,6 +80,34 @@ def _forms(kind: str, value: str) -> list[tuple[str, str]]:
     return out
 
 
+# Invisible characters (format characters and other default-ignorable code points) a value can
+# carry inside it and still look whole on screen.
+INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e", "\u034f", "\ufe0f", "\u2062",
+             "\U000e0041")
+# Spaces that look like a space in a card number and are not ' '.
+ODD_SPACES = ("\u00a0", "\u2009", "\u202f", "\u3000", "\u2007")
+_PUNCTUATION = "_-+%.,;:(/'\"#!$&*=?@[^`{|~<>"
+
+
+def _hidden_forms(kind: str, value: str, rng: random.Random) -> list[tuple[str, str]]:
+    """The value hidden from a plain pattern: one line an item (one language each, chosen at random)."""
+    cuts = sorted(rng.sample(range(1, len(value)), 3))
+    zw = "".join(value[a:b] + rng.choice(INVISIBLE) for a, b in zip([0, *cuts], cuts, strict=False)) + value[cuts[-1]:]
+    entity = "".join(f"&#{ord(c)};" if c == "@" or rng.random() < 0.3 else c for c in value)
+    out = [("invisible", zw), ("html_entity", entity)]
+    if "@" in value:
+        out.append(("html_named", value.replace("@", "&commat;").replace(".", "&period;")))
+    if kind == "card":
+        space = rng.choice(ODD_SPACES)
+        out.append(("odd_space", space.join(value[i: i + 4] for i in range(0, len(value), 4))))
+        out.append(("csv", f"name,card,exp\nalice,{value},12/27"))
+    if kind.endswith("_key"):
+        cut = rng.randrange(4, len(value) - 1)
+        out.append(("line_break", value[:cut] + rng.choice(("\n", "\r\n")) + value[cut:]))
+    out.append(("punct_before", rng.choice(_PUNCTUATION) + value))
+    return out
+
+
 def corpus(seed: int = 13) -> list[Item]:
     rng = random.Random(seed)
     items: list[Item] = []
@@ -83,6 +115,9 @@ def corpus(seed: int = 13) -> list[Item]:
         for form, written in _forms(kind, value):
             for lang, templates in (("en", _EN), ("zh", _ZH)):
                 items.append(Item(kind, form, lang, rng.choice(templates).format(v=written), value))
+        for form, written in _hidden_forms(kind, value, rng):
+            lang, templates = rng.choice((("en", _EN), ("zh", _ZH)))
+            items.append(Item(kind, form, lang, rng.choice(templates).format(v=written), value))
     for email in _IDN_EMAILS:
         items.append(Item("idn_email", "plain", "zh", rng.choice(_ZH).format(v=email), email))
         items.append(Item("idn_email", "percent", "en", rng.choice(_EN).format(v=quote(email)), email))
@@ -93,12 +128,16 @@ def corpus(seed: int = 13) -> list[Item]:
     return items
 
 
+_HIDING = re.compile("[" + "".join(INVISIBLE) + "\u2000-\u200f\u202a-\u202e\u2060-\u206f]|\r?\n")
+
+
 def fold(text: str) -> str:
-    """The forms the sidecar writes, undone (full-width, percent-encoding): where a leak would show."""
-    text = unicodedata.normalize("NFKC", text)
+    """The forms the sidecar writes, undone (full-width, percent-encoding, invisible characters, HTML
+    character references, line breaks): where a leak would show."""
+    text = unicodedata.normalize("NFKC", html.unescape(text))
     for _ in range(2):
         text = unquote(text)
-    return text
+    return _HIDING.sub("", text)
 
 
 def leaks(item_value: str, written: str) -> list[str]:

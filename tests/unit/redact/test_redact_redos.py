@@ -40,6 +40,14 @@ UNITS = {
     "api-key-eq": "api_key=",
     "token-colon": "access_token: ",
     "pwd-quote": "pwd\\\"=",
+    # the views: invisible runs between secret characters, character references, keys over lines
+    "zero-width": "a\u200b",
+    "zero-width-run": "a" + "\u200b" * 50,
+    "entity": "&#64;",
+    "json-escape": "\\u0041",
+    "key-lines": "AKIA1\n",
+    "key-long-lines": "sk-" + "Ab1" * 130 + "\n",
+    "nbsp-digits": "4\u00a0",
 }
 
 
