@@ -16,7 +16,18 @@ from urllib.parse import unquote
 
 from ._bound import MARGIN, cut_kept, window_end
 from ._errors import RedactionError
-from ._rules import BUILTIN_RULES, CASELESS_RULES, IP_RULES, NUMERIC_RULES, UNICODE_RULES, VALIDATORS, Rule
+from ._prefilter import Prefilter
+from ._prefilter import build as build_prefilter
+from ._rules import (
+    BUILTIN_RULES,
+    CASELESS_RULES,
+    IP_RULES,
+    NUMERIC_RULES,
+    PREFILTER_SUPERSETS,
+    UNICODE_RULES,
+    VALIDATORS,
+    Rule,
+)  # fmt: skip
 from ._views import compat_fold, views
 from ._windows import NumericView, numeric_view
 
@@ -227,6 +238,13 @@ def _prepare(rule: Rule, *, user: bool) -> _Compiled:
                      unicode)
 
 
+def _prefilterable(rule: _Compiled) -> bool:
+    """Built-in ASCII patterns go to the prefilter; user rules and patterns naming non-ASCII
+    characters (escapes the UTF-8 automaton would read differently) always run."""
+    pattern = rule.regex.pattern
+    return not rule.user and not rule.unicode and pattern.isascii() and not _stdre.search(r"\\[xuUNpP]", pattern)
+
+
 @functools.lru_cache(maxsize=1024)  # ~50 us a pattern, and each instrument() builds a Redactor
 def _min_width(pattern: str) -> int:
     """The fewest characters a match of ``pattern`` spans (0 when the standard parser cannot tell).
@@ -427,6 +445,16 @@ class Redactor:
         self._all_text_groups = self._text_groups + self._unicode_groups
         # False only in tests that compare with scanning every numeric rule over the whole text.
         self._windowed = True
+        # One Hyperscan pass says which built-in rules can match (see _prefilter); None without the
+        # wheel, and set to None by the tests that compare with the pure-regex path.
+        filtered = [(i, PREFILTER_SUPERSETS.get(r.regex.pattern, r.regex.pattern))
+                    for i, r in enumerate(self._rules) if _prefilterable(r)]
+        self._prefilter: Prefilter | None = build_prefilter(filtered)
+        self._prefiltered = frozenset(i for i, _ in filtered)
+        self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says
+        self._always_any = self._always_ascii or bool(self._unicode_groups)
+        self._group_rules = {id(m): frozenset(p for p, _ in m) for _, _, m in self._all_text_groups}
+        self._numeric_rules = frozenset(p for _, m in self._number_groups for p, _ in m)
         self._tags: dict[tuple[str, str], str] = {}
         self._derived: dict[str, Any] = {}
         self._allow: frozenset[str] = frozenset(v for v in allow if isinstance(v, str) and v)
@@ -539,16 +567,25 @@ class Redactor:
         return _merge(spans)
 
     def _spans(self, text: str) -> list[tuple[int, int, int, str]]:
-        # Most short strings in a model call (roles, ids, finish reasons) contain none of the rules'
-        # trigger literals: one search settles them before the per-rule loop. (For long texts the
-        # alternation is slower than the loop's substring checks, so they skip the gate.)
         lowered = ""
-        if self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
+        ascii_text = text.isascii()
+        hits = None if self._prefilter is None else self._prefilter.candidates(text)
+        skip: frozenset[int] = frozenset()
+        if hits is not None:
+            if not hits and not (self._always_ascii if ascii_text else self._always_any):
+                return []  # clean text: one scan, no rule can match
+            skip = self._prefiltered.difference(hits)
+        # Without the prefilter, most short strings in a model call (roles, ids, finish reasons)
+        # contain none of the rules' trigger literals: one search settles them before the per-rule
+        # loop. (For long texts the alternation is slower than the loop's substring checks.)
+        elif self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
             return []
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
-        groups = self._text_groups if text.isascii() else self._all_text_groups
+        groups = self._text_groups if ascii_text else self._all_text_groups
         for literals, caseless, members in groups:
+            if skip and self._group_rules[id(members)] <= skip:
+                continue  # the prefilter rules out every rule of the group
             haystack: str | None = text
             if caseless:
                 # names in any case: looked up in the lower-cased text (made once a text: with fifteen
@@ -566,9 +603,9 @@ class Redactor:
                 else:
                     continue
             for priority, rule in members:
-                if rule.min_len <= size:  # no match fits in a shorter text
+                if rule.min_len <= size and priority not in skip:  # no match fits in a shorter text
                     self._run(rule, priority, text, text, None, spans)
-        if self._number_groups:
+        if self._number_groups and not (skip and self._numeric_rules <= skip):
             view = numeric_view(text) if self._windowed else text
             if view is not None:
                 subject, to_text, room = text, None, size
@@ -582,7 +619,7 @@ class Redactor:
                         else:
                             continue
                     for priority, rule in members:
-                        if rule.min_len <= room:  # no match fits in the longest window
+                        if rule.min_len <= room and priority not in skip:  # no match fits in the longest window
                             self._run(rule, priority, text, subject, to_text, spans)
         return spans
 
