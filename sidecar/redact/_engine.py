@@ -18,6 +18,7 @@ from ._bound import MARGIN, cut_kept, window_end
 from ._errors import RedactionError
 from ._prefilter import Prefilter
 from ._prefilter import build as build_prefilter
+from ._prefilter import superset
 from ._rules import (
     BUILTIN_RULES,
     CASELESS_RULES,
@@ -447,7 +448,7 @@ class Redactor:
         self._windowed = True
         # One Hyperscan pass says which built-in rules can match (see _prefilter); None without the
         # wheel, and set to None by the tests that compare with the pure-regex path.
-        filtered = [(i, PREFILTER_SUPERSETS.get(r.regex.pattern, r.regex.pattern))
+        filtered = [(i, PREFILTER_SUPERSETS.get(r.regex.pattern) or superset(r.regex.pattern))
                     for i, r in enumerate(self._rules) if _prefilterable(r)]
         self._prefilter: Prefilter | None = build_prefilter(filtered)
         self._prefiltered = frozenset(i for i, _ in filtered)
@@ -606,7 +607,10 @@ class Redactor:
                 if rule.min_len <= size and priority not in skip:  # no match fits in a shorter text
                     self._run(rule, priority, text, text, None, spans)
         if self._number_groups and not (skip and self._numeric_rules <= skip):
-            view = numeric_view(text) if self._windowed else text
+            # The windows save scanning the text once per numeric rule; when the prefilter leaves one
+            # or two rules to run, scanning the text with those costs less than finding the windows.
+            few = bool(skip) and len(self._numeric_rules - skip) <= 2
+            view = numeric_view(text) if self._windowed and not few else text
             if view is not None:
                 subject, to_text, room = text, None, size
                 if isinstance(view, NumericView):

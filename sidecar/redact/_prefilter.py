@@ -22,11 +22,53 @@ engine keeps its pure-``regex`` path: the literal tests before each rule.
 from __future__ import annotations
 
 import importlib
+import re
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Prefilter", "build"]
+__all__ = ["Prefilter", "build", "superset"]
+
+
+# A negative look-behind or look-ahead on one plain character class ``[...]`` (no escapes, not negated).
+_CLASS = r"\[([^\]\\^][^\]\\]*)\]"
+_LEAD = re.compile(r"\(\?<!" + _CLASS + r"\)")
+_LATE = re.compile(r"\(\?<!" + _CLASS + r"(\[\\s\\S\]\{(\d+)\}|\[[^\]\\]+\])\)")
+_TAIL = re.compile(r"\(\?!" + _CLASS + r"(?:\|[^()]*)?\)\Z")
+
+
+def superset(pattern: str) -> str:
+    """``pattern`` with its edge look-arounds turned into the characters they test, for the
+    prefilter (which would otherwise drop them and report every digit run as a phone number).
+
+    Only three shapes are rewritten, each into a pattern that matches wherever ``pattern`` does:
+    ``(?<![C])`` opening the pattern, or ``(?<![C][\\s\\S]{n})`` after a fixed-width start n
+    characters long (or ``(?<![C]B)`` after a start written exactly ``B``), becomes ``(?:^|[^C])``
+    before the start: the character before the match is not in C.  ``(?![C])`` or ``(?![C]|...)``
+    closing the pattern becomes ``(?:[^C]|$)`` (dropping the other alternatives only widens it).
+    Anything else is left as it is."""
+    before = ""
+    if (m := _LEAD.match(pattern)) is not None and "(?<" not in pattern[m.end():]:
+        before, pattern = f"(?:^|[^{m.group(1)}])", pattern[m.end():]
+    elif (pos := pattern.find("(?<!")) > 0 and "(?<" not in pattern[pos + 4:]:
+        m = _LATE.match(pattern, pos)
+        start = pattern[:pos]
+        if m is not None and (m.group(2) == start or (m.group(3) and _fixed_width(start) == int(m.group(3)))):
+            before, pattern = f"(?:^|[^{m.group(1)}])", start + pattern[m.end():]
+    if (m := _TAIL.search(pattern)) is not None:
+        pattern = f"{pattern[:m.start()]}(?:[^{m.group(1)}]|$)"
+    return before + pattern
+
+
+def _fixed_width(pattern: str) -> int:
+    """The width of every match of ``pattern``, or -1 when it varies or cannot be told."""
+    try:
+        parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+        low, high = parser.parse(pattern, re.ASCII).getwidth()
+    except Exception:
+        return -1
+    return int(low) if low == high else -1
 
 
 def _hyperscan() -> Any:
