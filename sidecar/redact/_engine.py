@@ -16,9 +16,8 @@ from urllib.parse import unquote
 
 from ._bound import MARGIN, cut_kept, window_end
 from ._errors import RedactionError
-from ._prefilter import Prefilter
+from ._prefilter import Prefilter, superset
 from ._prefilter import build as build_prefilter
-from ._prefilter import superset
 from ._rules import (
     BUILTIN_RULES,
     CASELESS_RULES,
@@ -315,6 +314,7 @@ def _token_like(value: str) -> bool:
 
 
 _TAG_CACHE = 4096
+_SHORT = 128  # strings up to this long have their redacted form remembered
 # a string value that is itself a JSON object or array
 _EMBEDDED_JSON = _stdre.compile(r"\s{0,64}[\[{][\s\S]*[\]}]\s{0,64}\Z")
 _EMBEDDED_MAX = 4 * 1024 * 1024
@@ -457,6 +457,8 @@ class Redactor:
         self._group_rules = {id(m): frozenset(p for p, _ in m) for _, _, m in self._all_text_groups}
         self._numeric_rules = frozenset(p for _, m in self._number_groups for p, _ in m)
         self._tags: dict[tuple[str, str], str] = {}
+        self._short: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._names: dict[str, int] = {}  # JSON key -> 2 secret name, 1 'token', 0 other
         self._derived: dict[str, Any] = {}
         self._allow: frozenset[str] = frozenset(v for v in allow if isinstance(v, str) and v)
         self.detect_ip = detect_ip
@@ -675,18 +677,35 @@ class Redactor:
             raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None
 
     def _redact(self, text: str, summary: Summary) -> str:
+        short = len(text) <= _SHORT
+        if short:
+            # Short strings come back call after call (keys, roles, model names, ids, the user's
+            # e-mail): their redacted form is remembered, like the tags are.
+            known = self._short.get(text)
+            if known is not None:
+                for type_name in known[1]:
+                    summary[type_name] = summary.get(type_name, 0) + 1
+                return known[0]
         findings = self._scan(text)
         if not findings:
-            return text
-        parts: list[str] = []
-        pos = 0
-        for start, end, type_name in findings:
-            parts.append(text[pos:start])
-            parts.append(self.placeholder(type_name, text[start:end]))
+            out = text
+        else:
+            parts: list[str] = []
+            pos = 0
+            for start, end, type_name in findings:
+                parts.append(text[pos:start])
+                parts.append(self.placeholder(type_name, text[start:end]))
+                pos = end
+            parts.append(text[pos:])
+            out = "".join(parts)
+        types = tuple(f.type for f in findings)
+        for type_name in types:
             summary[type_name] = summary.get(type_name, 0) + 1
-            pos = end
-        parts.append(text[pos:])
-        return "".join(parts)
+        if short:
+            if len(self._short) >= _TAG_CACHE:
+                self._short.clear()
+            self._short[text] = (out, types)
+        return out
 
     # -- masking a whole value by name --------------------------------------------------------
 
@@ -731,10 +750,15 @@ class Redactor:
             for k, v in value.items():
                 if isinstance(k, str):
                     new_k = self._redact(k, summary)
-                    if _is_secret_key(k):
+                    kind = self._names.get(k)
+                    if kind is None:  # the same few dozen key names in every body: judged once
+                        if len(self._names) >= _TAG_CACHE:
+                            self._names.clear()
+                        kind = self._names[k] = 2 if _is_secret_key(k) else int(_norm_name(k) in _WEAK_SECRET_NAMES)
+                    if kind == 2:
                         out[new_k] = self._mask_tree(v, summary)
                         continue
-                    if _norm_name(k) in _WEAK_SECRET_NAMES and isinstance(v, str) and _token_like(v):
+                    if kind == 1 and isinstance(v, str) and _token_like(v):
                         out[new_k] = self._mask_value(v, "SECRET", summary)
                         continue
                     out[new_k] = self._walk(v, summary)

@@ -96,8 +96,9 @@ class Prefilter:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: not UTF-8, so not something to scan
             return None
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
+        try:
+            scratch = self._local.scratch
+        except AttributeError:
             scratch = self._local.scratch = self._hs.Scratch(self._db)
         hits: set[int] = set()
         try:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sidecar_testing import bench_corpus
 
 from sidecar.redact import Redactor
-from sidecar.redact._prefilter import build
+from sidecar.redact._prefilter import build, superset
 from sidecar.redact._rules import BUILTIN_RULES, IP_RULES, PREFILTER_SUPERSETS, Rule
 
 KEY = b"prefilter-test-key-0123456789abcdef"
@@ -136,3 +136,36 @@ _NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]
 @given(st.lists(st.one_of(_PIECES, _NOISE, st.text(alphabet="0123456789 -.()+xABCDEF@", max_size=24)), max_size=24))
 def test_generated_text_same_findings(parts: list[str]) -> None:
     _assert_same(["".join(parts)])
+
+
+_RULES = [r for r in (*BUILTIN_RULES, *IP_RULES) if r.pattern.isascii()]
+_EDGE = st.text(alphabet="0123456789 -.,+()#xeAZaz_@:=/\n\u00e9中", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, _EDGE), max_size=10))
+def test_rewritten_look_arounds_match_wherever_the_rule_does(parts: list[str]) -> None:
+    import regex
+
+    text = "".join(parts)
+    for rule in _RULES:
+        loose = PREFILTER_SUPERSETS.get(rule.pattern) or superset(rule.pattern)
+        if regex.search(rule.pattern, text, regex.ASCII) is not None:
+            assert regex.search(loose, text, regex.ASCII) is not None, (rule.name, text)
+
+
+def test_look_around_rewrites() -> None:
+    assert superset(r"(?<![0-9A-Za-z+])\+[1-9][0-9]{7,14}(?![0-9A-Za-z])") == (
+        r"(?:^|[^0-9A-Za-z+])\+[1-9][0-9]{7,14}(?:[^0-9A-Za-z]|$)"
+    )
+    # a late look-behind is moved only when the start before it has exactly its width
+    assert superset(r"[0-9]{3}(?<![a-z][\s\S]{3})x") == r"(?:^|[^a-z])[0-9]{3}x"
+    assert superset(r"[0-9]{2,3}(?<![a-z][\s\S]{3})x") == r"[0-9]{2,3}(?<![a-z][\s\S]{3})x"
+    assert superset(r"ab(?=c)d") == r"ab(?=c)d"  # other look-arounds are left to the prefilter
+
+
+def test_short_strings_count_every_time() -> None:
+    r = Redactor(KEY)
+    for _ in range(3):
+        out, summary = r.redact_json({"to": "bob@example.com", "role": "user"})
+        assert summary == {"EMAIL": 1} and out["to"].startswith("<EMAIL:") and out["role"] == "user"
