@@ -6,7 +6,6 @@ used without the ``hyperscan`` wheel) and asserts the findings are identical.
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
@@ -43,7 +42,6 @@ def _assert_same(texts: list[str]) -> int:
     return found
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="the hyperscan wheel is a dependency off Windows only")
 def test_the_prefilter_is_in_use() -> None:
     assert FAST._prefilter is not None and FAST_IP._prefilter is not None
     # every built-in ASCII rule is prefiltered; the internationalised e-mail rule always runs
