@@ -455,6 +455,11 @@ class Redactor:
         self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says
         self._always_any = self._always_ascii or bool(self._unicode_groups)
         self._group_rules = {id(m): frozenset(p for p, _ in m) for _, _, m in self._all_text_groups}
+        # rule -> the index of its text group; the groups holding a rule the prefilter never rules out
+        self._group_of = {p: i for i, (_, _, m) in enumerate(self._all_text_groups) for p, _ in m}
+        self._always_groups = frozenset(
+            i for i, (_, _, m) in enumerate(self._all_text_groups) if any(p not in self._prefiltered for p, _ in m)
+        )
         self._numeric_rules = frozenset(p for _, m in self._number_groups for p, _ in m)
         self._tags: dict[tuple[str, str], str] = {}
         self._short: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -586,6 +591,10 @@ class Redactor:
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
         groups = self._text_groups if ascii_text else self._all_text_groups
+        if hits is not None:  # visit only the groups of the rules the prefilter let through
+            limit = len(groups)
+            visit = {self._group_of[p] for p in hits if p in self._group_of} | self._always_groups
+            groups = tuple(groups[i] for i in sorted(visit) if i < limit)
         for literals, caseless, members in groups:
             if skip and self._group_rules[id(members)] <= skip:
                 continue  # the prefilter rules out every rule of the group
