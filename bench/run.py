@@ -273,6 +273,21 @@ def page(meta: dict[str, Any]) -> str:
                 if d.get("rss_mb_max"):
                     lines.append(f"- sidecar memory tens of MB, flat ({d['sink']}, {d['records']:,} records): "
                                  f"first {d['rss_mb_first']:.0f} MB, max {d['rss_mb_max']:.0f} MB")
+        sp = _load("spool.json")
+        for name, target in (("json-1KB", 80), ("json-100KB", 400)):
+            v = ((sp or {}).get("build") or {}).get(name) or {}
+            cpu = v.get("cpu_us_per_record")
+            if cpu is not None:
+                verdict = "MET" if cpu <= target else "MISSED"
+                lines.append(f"- record build at most {target} µs per {name} call: {verdict} — "
+                             f"{cpu:.0f} µs CPU ({v['us_per_record']:.0f} wall)")
+        gr = _load("growth.json")
+        if gr:
+            tput = (gr.get("calls_per_s") or {}).get("ours", {}).get("sync-json-1KB-t64")
+            base = (gr.get("calls_per_s") or {}).get("none", {}).get("sync-json-1KB-t64")
+            if tput and base:
+                lines.append(f"- 64-thread throughput at least 0.9x uninstrumented: "
+                             f"{'MET' if tput / base >= 0.9 else 'MISSED'} — {tput / base:.2f}x")
         rb = _load("redact_bench.json")
         if rb:
             ratio = min(rb["results"][c]["ratio_vs_presidio"] for c in ("clean", "dirty"))
