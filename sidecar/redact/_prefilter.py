@@ -36,6 +36,8 @@ _CLASS = r"\[([^\]\\^][^\]\\]*)\]"
 _LEAD = re.compile(r"\(\?<!" + _CLASS + r"\)")
 _LATE = re.compile(r"\(\?<!" + _CLASS + r"(\[\\s\\S\]\{(\d+)\}|\[[^\]\\]+\])\)")
 _TAIL = re.compile(r"\(\?!" + _CLASS + r"(?:\|[^()]*)?\)\Z")
+_BIG_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
+_OPEN_OVER = 64
 
 
 def superset(pattern: str) -> str:
@@ -47,7 +49,8 @@ def superset(pattern: str) -> str:
     characters long (or ``(?<![C]B)`` after a start written exactly ``B``), becomes ``(?:^|[^C])``
     before the start: the character before the match is not in C.  ``(?![C])`` or ``(?![C]|...)``
     closing the pattern becomes ``(?:[^C]|$)`` (dropping the other alternatives only widens it).
-    Anything else is left as it is."""
+    A repeat bounded above 64 (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as
+    it is."""
     before = ""
     if (m := _LEAD.match(pattern)) is not None and "(?<" not in pattern[m.end():]:
         before, pattern = f"(?:^|[^{m.group(1)}])", pattern[m.end():]
@@ -58,7 +61,10 @@ def superset(pattern: str) -> str:
             before, pattern = f"(?:^|[^{m.group(1)}])", start + pattern[m.end():]
     if (m := _TAIL.search(pattern)) is not None:
         pattern = f"{pattern[:m.start()]}(?:[^{m.group(1)}]|$)"
-    return before + pattern
+    # Large bounded repeats ({5,4096}, {12,8192}) make the database slow to compile (seconds) and
+    # to scan; an open repeat matches every count the bounded one does.
+    return _BIG_REPEAT.sub(lambda r: r.group(0) if int(r.group(2)) <= _OPEN_OVER else f"{{{r.group(1)},}}",
+                           before + pattern)
 
 
 def _fixed_width(pattern: str) -> int:
@@ -112,9 +118,23 @@ def _on_match(index: int, start: int, end: int, flags: int, hits: set[int]) -> N
     hits.add(index)
 
 
+_BUILT: dict[tuple[tuple[int, str], ...], Prefilter | None] = {}
+_BUILD_LOCK = threading.Lock()
+
+
 def build(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
     """A prefilter over ``(index, pattern)`` pairs (ASCII patterns only), or ``None`` without the
-    wheel or when one of them does not compile (then nothing is prefiltered)."""
+    wheel or when one of them does not compile (then nothing is prefiltered).  Compiling takes
+    about half a second, so each set of patterns is compiled once a process (the database is
+    read-only and shared; each thread gets its own scratch space)."""
+    key = tuple(patterns)
+    with _BUILD_LOCK:
+        if key not in _BUILT:
+            _BUILT[key] = _compile(key)
+        return _BUILT[key]
+
+
+def _compile(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
     hs = _hyperscan()
     if hs is None or not patterns:
         return None

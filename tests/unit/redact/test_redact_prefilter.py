@@ -167,3 +167,14 @@ def test_short_strings_count_every_time() -> None:
     for _ in range(3):
         out, summary = r.redact_json({"to": "bob@example.com", "role": "user"})
         assert summary == {"EMAIL": 1} and out["to"].startswith("<EMAIL:") and out["role"] == "user"
+
+
+def test_one_database_a_process_for_each_rule_set() -> None:
+    # compiling takes about half a second: every Redactor with the same rules shares one database
+    again = Redactor(b"another-key-0123456789abcdef0123")
+    assert again._prefilter is FAST._prefilter
+    assert FAST_IP._prefilter is not FAST._prefilter
+
+
+def test_large_repeats_open_up() -> None:
+    assert superset(r"eyJ[A-Za-z0-9_-]{5,4096}\.[a-z]{1,64}") == r"eyJ[A-Za-z0-9_-]{5,}\.[a-z]{1,64}"
