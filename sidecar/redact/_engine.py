@@ -17,7 +17,18 @@ from urllib.parse import unquote
 
 from ._bound import MARGIN, cut_kept, window_end
 from ._errors import RedactionError
-from ._rules import BUILTIN_RULES, CASELESS_RULES, IP_RULES, NUMERIC_RULES, UNICODE_RULES, VALIDATORS, Rule
+from ._prefilter import Prefilter, superset
+from ._prefilter import build as build_prefilter
+from ._rules import (
+    BUILTIN_RULES,
+    CASELESS_RULES,
+    IP_RULES,
+    NUMERIC_RULES,
+    PREFILTER_SUPERSETS,
+    UNICODE_RULES,
+    VALIDATORS,
+    Rule,
+)  # fmt: skip
 from ._views import compat_fold, may_have_views, views
 from ._windows import NumericView, numeric_view
 
@@ -228,6 +239,13 @@ def _prepare(rule: Rule, *, user: bool) -> _Compiled:
                      unicode)
 
 
+def _prefilterable(rule: _Compiled) -> bool:
+    """Built-in ASCII patterns go to the prefilter; user rules and patterns naming non-ASCII
+    characters (escapes the UTF-8 automaton would read differently) always run."""
+    pattern = rule.regex.pattern
+    return not rule.user and not rule.unicode and pattern.isascii() and not _stdre.search(r"\\[xuUNpP]", pattern)
+
+
 @functools.lru_cache(maxsize=1024)  # ~50 us a pattern, and each instrument() builds a Redactor
 def _min_width(pattern: str) -> int:
     """The fewest characters a match of ``pattern`` spans (0 when the standard parser cannot tell).
@@ -301,6 +319,7 @@ def _token_like(value: str) -> bool:
 
 
 _TAG_CACHE = 4096
+_SHORT = 128  # strings up to this long have their redacted form remembered
 # a string value that is itself a JSON object or array
 _EMBEDDED_JSON = _stdre.compile(r"\s{0,64}[\[{][\s\S]*[\]}]\s{0,64}\Z")
 _EMBEDDED_MAX = 4 * 1024 * 1024
@@ -432,7 +451,24 @@ class Redactor:
         self._all_text_groups = self._text_groups + self._unicode_groups
         # False only in tests that compare with scanning every numeric rule over the whole text.
         self._windowed = True
+        # One Hyperscan pass says which built-in rules can match (see _prefilter); None without the
+        # wheel, and set to None by the tests that compare with the pure-regex path.
+        filtered = [(i, PREFILTER_SUPERSETS.get(r.regex.pattern) or superset(r.regex.pattern))
+                    for i, r in enumerate(self._rules) if _prefilterable(r)]
+        self._prefilter: Prefilter | None = build_prefilter(filtered)
+        self._prefiltered = frozenset(i for i, _ in filtered)
+        self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says
+        self._always_any = self._always_ascii or bool(self._unicode_groups)
+        self._group_rules = {id(m): frozenset(p for p, _ in m) for _, _, m in self._all_text_groups}
+        # rule -> the index of its text group; the groups holding a rule the prefilter never rules out
+        self._group_of = {p: i for i, (_, _, m) in enumerate(self._all_text_groups) for p, _ in m}
+        self._always_groups = frozenset(
+            i for i, (_, _, m) in enumerate(self._all_text_groups) if any(p not in self._prefiltered for p, _ in m)
+        )
+        self._numeric_rules = frozenset(p for _, m in self._number_groups for p, _ in m)
         self._tags: dict[tuple[str, str], str] = {}
+        self._short: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._names: dict[str, int] = {}  # JSON key -> 2 secret name, 1 'token', 0 other
         self._derived: dict[str, Any] = {}
         self._allow: frozenset[str] = frozenset(v for v in allow if isinstance(v, str) and v)
         self.detect_ip = detect_ip
@@ -545,16 +581,29 @@ class Redactor:
         return _merge(spans)
 
     def _spans(self, text: str) -> list[tuple[int, int, int, str]]:
-        # Most short strings in a model call (roles, ids, finish reasons) contain none of the rules'
-        # trigger literals: one search settles them before the per-rule loop. (For long texts the
-        # alternation is slower than the loop's substring checks, so they skip the gate.)
         lowered = ""
-        if self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
+        ascii_text = text.isascii()
+        hits = None if self._prefilter is None else self._prefilter.candidates(text)
+        skip: frozenset[int] = frozenset()
+        if hits is not None:
+            if not hits and not (self._always_ascii if ascii_text else self._always_any):
+                return []  # clean text: one scan, no rule can match
+            skip = self._prefiltered.difference(hits)
+        # Without the prefilter, most short strings in a model call (roles, ids, finish reasons)
+        # contain none of the rules' trigger literals: one search settles them before the per-rule
+        # loop. (For long texts the alternation is slower than the loop's substring checks.)
+        elif self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
             return []
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
-        groups = self._text_groups if text.isascii() else self._all_text_groups
+        groups = self._text_groups if ascii_text else self._all_text_groups
+        if hits is not None:  # visit only the groups of the rules the prefilter let through
+            limit = len(groups)
+            visit = {self._group_of[p] for p in hits if p in self._group_of} | self._always_groups
+            groups = tuple(groups[i] for i in sorted(visit) if i < limit)
         for literals, caseless, members in groups:
+            if skip and self._group_rules[id(members)] <= skip:
+                continue  # the prefilter rules out every rule of the group
             haystack: str | None = text
             if caseless:
                 # names in any case: looked up in the lower-cased text (made once a text: with fifteen
@@ -572,10 +621,13 @@ class Redactor:
                 else:
                     continue
             for priority, rule in members:
-                if rule.min_len <= size:  # no match fits in a shorter text
+                if rule.min_len <= size and priority not in skip:  # no match fits in a shorter text
                     self._run(rule, priority, text, text, None, spans)
-        if self._number_groups:
-            view = numeric_view(text) if self._windowed else text
+        if self._number_groups and not (skip and self._numeric_rules <= skip):
+            # The windows save scanning the text once per numeric rule; when the prefilter leaves one
+            # or two rules to run, scanning the text with those costs less than finding the windows.
+            few = bool(skip) and len(self._numeric_rules - skip) <= 2
+            view = numeric_view(text) if self._windowed and not few else text
             if view is not None:
                 subject, to_text, room = text, None, size
                 if isinstance(view, NumericView):
@@ -588,7 +640,7 @@ class Redactor:
                         else:
                             continue
                     for priority, rule in members:
-                        if rule.min_len <= room:  # no match fits in the longest window
+                        if rule.min_len <= room and priority not in skip:  # no match fits in the longest window
                             self._run(rule, priority, text, subject, to_text, spans)
         return spans
 
@@ -640,18 +692,35 @@ class Redactor:
             raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None
 
     def _redact(self, text: str, summary: Summary) -> str:
+        short = len(text) <= _SHORT
+        if short:
+            # Short strings come back call after call (keys, roles, model names, ids, the user's
+            # e-mail): their redacted form is remembered, like the tags are.
+            known = self._short.get(text)
+            if known is not None:
+                for type_name in known[1]:
+                    summary[type_name] = summary.get(type_name, 0) + 1
+                return known[0]
         findings = self._scan(text)
         if not findings:
-            return text
-        parts: list[str] = []
-        pos = 0
-        for start, end, type_name in findings:
-            parts.append(text[pos:start])
-            parts.append(self.placeholder(type_name, text[start:end]))
+            out = text
+        else:
+            parts: list[str] = []
+            pos = 0
+            for start, end, type_name in findings:
+                parts.append(text[pos:start])
+                parts.append(self.placeholder(type_name, text[start:end]))
+                pos = end
+            parts.append(text[pos:])
+            out = "".join(parts)
+        types = tuple(f.type for f in findings)
+        for type_name in types:
             summary[type_name] = summary.get(type_name, 0) + 1
-            pos = end
-        parts.append(text[pos:])
-        return "".join(parts)
+        if short:
+            if len(self._short) >= _TAG_CACHE:
+                self._short.clear()
+            self._short[text] = (out, types)
+        return out
 
     # -- masking a whole value by name --------------------------------------------------------
 
@@ -696,10 +765,15 @@ class Redactor:
             for k, v in value.items():
                 if isinstance(k, str):
                     new_k = self._redact(k, summary)
-                    if _is_secret_key(k):
+                    kind = self._names.get(k)
+                    if kind is None:  # the same few dozen key names in every body: judged once
+                        if len(self._names) >= _TAG_CACHE:
+                            self._names.clear()
+                        kind = self._names[k] = 2 if _is_secret_key(k) else int(_norm_name(k) in _WEAK_SECRET_NAMES)
+                    if kind == 2:
                         out[new_k] = self._mask_tree(v, summary)
                         continue
-                    if _norm_name(k) in _WEAK_SECRET_NAMES and isinstance(v, str) and _token_like(v):
+                    if kind == 1 and isinstance(v, str) and _token_like(v):
                         out[new_k] = self._mask_value(v, "SECRET", summary)
                         continue
                     out[new_k] = self._walk(v, summary)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "UNICODE_RULES", "VALIDATORS", "Rule", "iban_ok",
-    "luhn_ok",
+    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "PREFILTER_SUPERSETS", "UNICODE_RULES",
+    "VALIDATORS", "Rule", "iban_ok", "luhn_ok",
 ]  # fmt: skip
 
 Validator = Callable[[str], bool]
@@ -277,6 +277,22 @@ _ASSIGNED = (
 # Arabic, Indic, Thai) and of the CJK scripts (kana, ideographs, Hangul), which do not.
 _ALPHA = r"\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0370-\u03FF\u0400-\u052F\u0590-\u06FF\u0900-\u0EFF\u1E00-\u1FFF"
 _CJK = r"\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF"
+_EMAIL = (
+    # the local part may open with '_', '-', '+', '%' (``_alice@``, ``-bob@``, ``(+carol@``); a '.'
+    # before it is punctuation, not part of the address. After the domain, only a letter (the TLD
+    # going on) rejects the match: ``bob@example.org-`` and ``bob@example.org0`` are found.
+    r"(?<![A-Za-z0-9_%+-])[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
+    r"(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"  # an IDN top-level domain in its ASCII (punycode) form
+    r"(?![A-Za-z])"
+)
+#: Looser patterns the one-pass prefilter (see _prefilter) scans for in place of a rule's own,
+#: where the rule's is slow for it: each matches wherever the rule can (a superset), and the rule
+#: then runs exactly as written.  An e-mail match always holds a local-part character, ``@``, a
+#: first label and the dot after it, then the first character of another label or the TLD.
+PREFILTER_SUPERSETS: dict[str, str] = {
+    _EMAIL: r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}\.[A-Za-z0-9-]",
+}
+
 _INTL_EMAIL = (
     # local part: ASCII mixed with alphabetic letters (josé), or CJK with digits (张三), so a
     # CJK sentence glued to an ASCII address is not swallowed whole; at most 16 CJK characters
@@ -372,16 +388,7 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
             ("authorization", ("authorization",)),
         )
     ),
-    Rule(
-        "EMAIL",
-        # the local part may open with '_', '-', '+', '%' (``_alice@``, ``-bob@``, ``(+carol@``); a
-        # '.' before it is punctuation, not part of the address. After the domain, only a letter
-        # (the TLD going on) rejects the match: ``bob@example.org-`` and ``bob@example.org0`` are found.
-        r"(?<![A-Za-z0-9_%+-])[A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
-        r"(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"  # an IDN top-level domain in its ASCII (punycode) form
-        r"(?![A-Za-z])",
-        literals=("@",),
-    ),
+    Rule("EMAIL", _EMAIL, literals=("@",)),
     # e-mails with a non-ASCII local part or an internationalised (IDN) domain; scanned only in
     # texts that hold non-ASCII characters (see UNICODE_RULES)
     Rule("EMAIL", _INTL_EMAIL, _not_ascii, literals=("@",)),

@@ -52,11 +52,13 @@ UNITS = {
 
 
 def _time(text: str) -> float:
+    # CPU time of this thread, best of five: with the prefilter a clean 250 KB input takes ~2 ms,
+    # where wall time on a shared machine also counts other processes' work
     best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
+    for _ in range(5):
+        start = time.thread_time()
         R.redact_text(text)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
     return best
 
 
@@ -64,7 +66,7 @@ def _time(text: str) -> float:
 def test_linear_time(unit: str) -> None:
     small = unit * (250_000 // len(unit))
     large = unit * (1_000_000 // len(unit))
-    t_small = max(_time(small), 1e-4)
+    t_small = max(_time(small), 1e-3)
     t_large = _time(large)
     # 4x the input: linear is ~4x, quadratic would be ~16x
     assert t_large / t_small < 8, (t_small, t_large)

@@ -1,0 +1,152 @@
+"""One scan that tells which built-in rules can match a text, so the exact rules run only there.
+
+Clean text is most of what a model call carries, and before this every rule (or its literal test)
+read the whole text once.  Hyperscan (the ``hyperscan`` wheel: Vectorscan/Hyperscan) compiles
+every built-in pattern into one automaton in *prefilter* mode: constructs it cannot run exactly
+(look-arounds, back-references) are widened, so the set of patterns it reports is a superset of
+those that match.  A rule it does not report cannot match, and is skipped; a rule it reports runs
+as before, on the same text, with the same exact pattern, so the findings are the same as without
+the prefilter (a test compares both paths on the labelled corpus, the adversarial corpus and
+generated text).
+
+The patterns are ASCII-mode ``regex`` patterns; the database is compiled for UTF-8 without
+Unicode properties, which matches them character for character: ``.`` and negated classes take
+one code point, ``\\w``, ``\\d``, ``\\s``, ``\\b`` and case folding stay ASCII.  Patterns that name
+non-ASCII characters (the internationalised e-mail rule) and user rules are never prefiltered:
+they always run.  A text that is not valid UTF-8 (lone surrogates) is not scanned: every rule runs.
+
+When the wheel is missing (or a pattern does not compile), ``build`` returns ``None`` and the
+engine keeps its pure-``regex`` path: the literal tests before each rule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Prefilter", "build", "superset"]
+
+
+# A negative look-behind or look-ahead on one plain character class ``[...]`` (no escapes, not negated).
+_CLASS = r"\[([^\]\\^][^\]\\]*)\]"
+_LEAD = re.compile(r"\(\?<!" + _CLASS + r"\)")
+_LATE = re.compile(r"\(\?<!" + _CLASS + r"(\[\\s\\S\]\{(\d+)\}|\[[^\]\\]+\])\)")
+_TAIL = re.compile(r"\(\?!" + _CLASS + r"(?:\|[^()]*)?\)\Z")
+_BIG_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
+_OPEN_OVER = 64
+
+
+def superset(pattern: str) -> str:
+    """``pattern`` with its edge look-arounds turned into the characters they test, for the
+    prefilter (which would otherwise drop them and report every digit run as a phone number).
+
+    Only three shapes are rewritten, each into a pattern that matches wherever ``pattern`` does:
+    ``(?<![C])`` opening the pattern, or ``(?<![C][\\s\\S]{n})`` after a fixed-width start n
+    characters long (or ``(?<![C]B)`` after a start written exactly ``B``), becomes ``(?:^|[^C])``
+    before the start: the character before the match is not in C.  ``(?![C])`` or ``(?![C]|...)``
+    closing the pattern becomes ``(?:[^C]|$)`` (dropping the other alternatives only widens it).
+    A repeat bounded above 64 (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as
+    it is."""
+    before = ""
+    if (m := _LEAD.match(pattern)) is not None and "(?<" not in pattern[m.end():]:
+        before, pattern = f"(?:^|[^{m.group(1)}])", pattern[m.end():]
+    elif (pos := pattern.find("(?<!")) > 0 and "(?<" not in pattern[pos + 4:]:
+        m = _LATE.match(pattern, pos)
+        start = pattern[:pos]
+        if m is not None and (m.group(2) == start or (m.group(3) and _fixed_width(start) == int(m.group(3)))):
+            before, pattern = f"(?:^|[^{m.group(1)}])", start + pattern[m.end():]
+    if (m := _TAIL.search(pattern)) is not None:
+        pattern = f"{pattern[:m.start()]}(?:[^{m.group(1)}]|$)"
+    # Large bounded repeats ({5,4096}, {12,8192}) make the database slow to compile (seconds) and
+    # to scan; an open repeat matches every count the bounded one does.
+    return _BIG_REPEAT.sub(lambda r: r.group(0) if int(r.group(2)) <= _OPEN_OVER else f"{{{r.group(1)},}}",
+                           before + pattern)
+
+
+def _fixed_width(pattern: str) -> int:
+    """The width of every match of ``pattern``, or -1 when it varies or cannot be told."""
+    try:
+        parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+        low, high = parser.parse(pattern, re.ASCII).getwidth()
+    except Exception:
+        return -1
+    return int(low) if low == high else -1
+
+
+def _hyperscan() -> Any:
+    try:
+        return importlib.import_module("hyperscan")
+    except Exception:  # not installed, or no wheel for this platform
+        return None
+
+
+class Prefilter:
+    """``candidates(text)``: the indices (of the patterns given to ``build``) that may match, or
+    ``None`` when the text could not be scanned (then every rule must run)."""
+
+    __slots__ = ("_db", "_hs", "_local")
+
+    def __init__(self, hs: Any, db: Any) -> None:
+        self._hs = hs
+        self._db = db
+        # A scratch space is per thread: one Redactor is shared by the application's threads and
+        # the spool writer, and a scratch in use by two scans at once is an error.
+        self._local = threading.local()
+
+    def candidates(self, text: str) -> set[int] | None:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: not UTF-8, so not something to scan
+            return None
+        try:
+            scratch = self._local.scratch
+        except AttributeError:
+            scratch = self._local.scratch = self._hs.Scratch(self._db)
+        hits: set[int] = set()
+        try:
+            self._db.scan(data, match_event_handler=_on_match, context=hits, scratch=scratch)
+        except Exception:  # a scan that failed tells nothing: every rule runs
+            return None
+        return hits
+
+
+def _on_match(index: int, start: int, end: int, flags: int, hits: set[int]) -> None:
+    hits.add(index)
+
+
+_BUILT: dict[tuple[tuple[int, str], ...], Prefilter | None] = {}
+_BUILD_LOCK = threading.Lock()
+
+
+def build(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
+    """A prefilter over ``(index, pattern)`` pairs (ASCII patterns only), or ``None`` without the
+    wheel or when one of them does not compile (then nothing is prefiltered).  Compiling takes
+    about half a second, so each set of patterns is compiled once a process (the database is
+    read-only and shared; each thread gets its own scratch space)."""
+    key = tuple(patterns)
+    with _BUILD_LOCK:
+        if key not in _BUILT:
+            _BUILT[key] = _compile(key)
+        return _BUILT[key]
+
+
+def _compile(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
+    hs = _hyperscan()
+    if hs is None or not patterns:
+        return None
+    flags = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_UTF8 | hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_ALLOWEMPTY
+    try:
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[p.encode("ascii") for _, p in patterns],
+            ids=[i for i, _ in patterns],
+            elements=len(patterns),
+            flags=[flags] * len(patterns),
+        )
+    except Exception:
+        return None
+    return Prefilter(hs, db)

@@ -1,0 +1,180 @@
+"""The one-pass prefilter (sidecar/redact/_prefilter.py) changes the cost, never the findings.
+
+Each test scans the same text with the prefilter and with the pure-``regex`` path (the fallback
+used without the ``hyperscan`` wheel) and asserts the findings are identical.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from adversarial_corpus import corpus as adversarial
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sidecar_testing import bench_corpus
+
+from sidecar.redact import Redactor
+from sidecar.redact._prefilter import build, superset
+from sidecar.redact._rules import BUILTIN_RULES, IP_RULES, PREFILTER_SUPERSETS, Rule
+
+KEY = b"prefilter-test-key-0123456789abcdef"
+
+
+def _pair(**kwargs: object) -> tuple[Redactor, Redactor]:
+    fast = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
+    plain = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
+    plain._prefilter = None  # the pure-regex path: the reference
+    return fast, plain
+
+
+FAST, PLAIN = _pair()
+FAST_IP, PLAIN_IP = _pair(detect_ip=True)
+
+
+def _assert_same(texts: list[str]) -> int:
+    found = 0
+    for text in texts:
+        for fast, plain in ((FAST, PLAIN), (FAST_IP, PLAIN_IP)):
+            expected = plain.scan(text)
+            assert fast.scan(text) == expected, text
+            found += len(expected)
+    return found
+
+
+def test_the_prefilter_is_in_use() -> None:
+    assert FAST._prefilter is not None and FAST_IP._prefilter is not None
+    # every built-in ASCII rule is prefiltered; the internationalised e-mail rule always runs
+    assert len(FAST._prefiltered) == len(BUILTIN_RULES) - 1
+    assert len(FAST_IP._prefiltered) == len(BUILTIN_RULES) + len(IP_RULES) - 1
+
+
+def test_clean_text_matches_nothing_in_the_prefilter() -> None:
+    assert FAST._prefilter is not None
+    assert FAST._prefilter.candidates("The weather in Paris is mild; see you at noon.") == set()
+    assert FAST._prefilter.candidates("mail bob@example.com") != set()
+
+
+def test_labelled_corpus_same_findings() -> None:
+    pytest.importorskip("faker")
+    pytest.importorskip("stdnum")
+    corpus = bench_corpus()
+    samples = corpus.dirty_samples(1500)
+    long_text = corpus.long_clean_text(300_000)
+    texts = [s.text for s in samples] + corpus.dirty_json_bodies(samples[:300]) + corpus.clean_samples(500)
+    texts += [long_text[i : i + 4000] for i in range(0, len(long_text), 4000)]
+    assert _assert_same(texts) > 1500  # the corpus plants at least one value a sample
+
+
+def test_adversarial_corpus_same_findings() -> None:
+    items = adversarial()
+    assert _assert_same([item.text for item in items]) >= len(items)
+
+
+def test_user_rules_always_run() -> None:
+    fast = Redactor(KEY, extra_rules=[Rule("TICKET", r"TCK-[0-9]{6}")])
+    assert fast._prefilter is not None
+    assert fast.redact_text("ticket TCK-123456 closed")[0].startswith("ticket <TICKET:")
+
+
+def test_text_that_is_not_utf8_runs_every_rule() -> None:
+    text = "bob@example.com \ud800 4111 1111 1111 1111"
+    assert FAST._prefilter is not None and FAST._prefilter.candidates(text) is None
+    assert FAST.scan(text) == PLAIN.scan(text) and len(FAST.scan(text)) == 2
+
+
+def test_superset_patterns_cover_their_rules() -> None:
+    # a looser pattern stands in for a rule in the prefilter: it must find every match of the rule
+    import regex
+
+    for rule in BUILTIN_RULES:
+        loose = PREFILTER_SUPERSETS.get(rule.pattern)
+        if loose is None:
+            continue
+        exact = regex.compile(rule.pattern, regex.ASCII)
+        for text in ("a.b+c@mail.example.co.uk", "x@y.z", "A@b-c.xn--p1ai", "1@2.3", "名a@b.cn。"):
+            if exact.search(text):
+                assert regex.search(loose, text, regex.ASCII), (rule.name, text)
+
+
+def test_threads_share_one_redactor() -> None:
+    texts = [f"call 415-555-{2600 + i:04d} or mail u{i}@example.com, card 4111 1111 1111 1111" for i in range(200)]
+    expected = [PLAIN.scan(t) for t in texts]
+    errors: list[str] = []
+
+    def work() -> None:
+        for t, e in zip(texts, expected, strict=True):
+            if FAST.scan(t) != e:
+                errors.append(t)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_build_without_patterns_or_with_a_bad_one() -> None:
+    assert build([]) is None
+    assert build([(0, "a(")]) is None  # does not compile: nothing prefiltered, every rule runs
+
+
+_PIECES = st.sampled_from([
+    "4111 1111 1111 1111", "415-555-2671", "(415) 555-2671", "+8613812345678", "138 1234 5678", "123-45-6789",
+    "110105194912310021", "91350100M000100Y43", "GB82 WEST 1234 5698 7654 32", "sk-proj-", "sk-ant-", "AKIA",
+    "ghp_", "hf_", "xoxb-", "eyJhbGciOiJIUzI1NiJ9", "Bearer ", "Basic ", "password=", '"api_key": "', "otp:",
+    "://u:p@", "@", "bob@example.com", "%40", "%2540", "１３８", "＠", "邮箱", "。", "\u00a0", "192.168.0.1", "::1",
+    "0", "1", "9", " ", "-", ".", "+", "(", ")", "x", "ext.", "A", "Z", "_", "=", "\n", "\\\"",
+])  # fmt: skip
+_NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_PIECES, _NOISE, st.text(alphabet="0123456789 -.()+xABCDEF@", max_size=24)), max_size=24))
+def test_generated_text_same_findings(parts: list[str]) -> None:
+    _assert_same(["".join(parts)])
+
+
+_RULES = [r for r in (*BUILTIN_RULES, *IP_RULES) if r.pattern.isascii()]
+_EDGE = st.text(alphabet="0123456789 -.,+()#xeAZaz_@:=/\n\u00e9中", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, _EDGE), max_size=10))
+def test_rewritten_look_arounds_match_wherever_the_rule_does(parts: list[str]) -> None:
+    import regex
+
+    text = "".join(parts)
+    for rule in _RULES:
+        loose = PREFILTER_SUPERSETS.get(rule.pattern) or superset(rule.pattern)
+        if regex.search(rule.pattern, text, regex.ASCII) is not None:
+            assert regex.search(loose, text, regex.ASCII) is not None, (rule.name, text)
+
+
+def test_look_around_rewrites() -> None:
+    assert superset(r"(?<![0-9A-Za-z+])\+[1-9][0-9]{7,14}(?![0-9A-Za-z])") == (
+        r"(?:^|[^0-9A-Za-z+])\+[1-9][0-9]{7,14}(?:[^0-9A-Za-z]|$)"
+    )
+    # a late look-behind is moved only when the start before it has exactly its width
+    assert superset(r"[0-9]{3}(?<![a-z][\s\S]{3})x") == r"(?:^|[^a-z])[0-9]{3}x"
+    assert superset(r"[0-9]{2,3}(?<![a-z][\s\S]{3})x") == r"[0-9]{2,3}(?<![a-z][\s\S]{3})x"
+    assert superset(r"ab(?=c)d") == r"ab(?=c)d"  # other look-arounds are left to the prefilter
+
+
+def test_short_strings_count_every_time() -> None:
+    r = Redactor(KEY)
+    for _ in range(3):
+        out, summary = r.redact_json({"to": "bob@example.com", "role": "user"})
+        assert summary == {"EMAIL": 1} and out["to"].startswith("<EMAIL:") and out["role"] == "user"
+
+
+def test_one_database_a_process_for_each_rule_set() -> None:
+    # compiling takes about half a second: every Redactor with the same rules shares one database
+    again = Redactor(b"another-key-0123456789abcdef0123")
+    assert again._prefilter is FAST._prefilter
+    assert FAST_IP._prefilter is not FAST._prefilter
+
+
+def test_large_repeats_open_up() -> None:
+    assert superset(r"eyJ[A-Za-z0-9_-]{5,4096}\.[a-z]{1,64}") == r"eyJ[A-Za-z0-9_-]{5,}\.[a-z]{1,64}"
