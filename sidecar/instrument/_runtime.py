@@ -10,7 +10,7 @@ import weakref
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar._context import current_user
+from sidecar._context import current_conversation, current_user
 from sidecar._files import resolve_group
 from sidecar._pipeline import RecordBuilder, encode, header
 from sidecar.audit import IntegrityKey
@@ -93,7 +93,8 @@ class Runtime:
             port = 443 if scheme == "https" else 80
         cap = CallCapture(endpoint=endpoint, client=client, method=method, url=url, host=host, port=port,
                           path=path, request_headers=headers, start_ns=time.time_ns(),
-                          start_perf=time.perf_counter(), user_id=current_user())
+                          start_perf=time.perf_counter(), user_id=current_user(),
+                          conversation_id=current_conversation())
         if body is not None:
             cap.request_size = len(body)
             if len(body) > self.cap:
