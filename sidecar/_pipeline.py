@@ -29,10 +29,15 @@ from sidecar._bodies import (
     transport_phase,
     unescape_json,
 )
-from sidecar._config import Settings
+from sidecar._config import ConfigError, Settings
+from sidecar.cost import PriceBook, PricesFileError
+from sidecar.cost._book import Usage
 from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.instrument._capture import CallCapture
 from sidecar.providers import StreamSummary, iter_lines, iter_sse_data, parse_error, parse_request, parse_response
+from sidecar.providers._media import strip_inline_media
+from sidecar.providers._messages import request_messages
+from sidecar.providers._output import response_messages
 from sidecar.record import SCHEMA_VERSION, AuditRecord
 from sidecar.redact import Redactor
 from sidecar.redact._bound import cut_kept
@@ -65,6 +70,15 @@ class RecordBuilder:
         self.withheld = 0  # records written with their content withheld after a failure
         self._group_ends: dict[str, int] = {}  # retry group -> when its latest attempt ended (ns)
         self._short: dict[str, tuple[str, dict[str, int]]] = {}
+        try:
+            self.prices = PriceBook(settings.prices_file)
+        except PricesFileError as exc:
+            raise ConfigError(f"invalid configuration: SIDECAR_PRICES_FILE: {exc}") from None
+        self.cost_unknown = 0  # calls with tokens but no known price
+
+    def media_digest(self, raw: bytes) -> str:
+        """Keyed hash of inline media bytes: matches the same file across records, reveals nothing."""
+        return self.redactor.keyed_digest("media", raw, 32)
 
     # -- redaction ---------------------------------------------------------------
 
@@ -186,6 +200,12 @@ class RecordBuilder:
             f.update(salvage_request_fields(req_bytes or b"", req_tail or b""))
         else:
             f.update(parse_request(ep.api_format, req_json))
+            f.update(request_messages(ep.api_format, ep.operation, req_json, self.media_digest))
+            if req_json is not None and req_text is not None and len(req_text) >= 1024:
+                stripped = strip_inline_media(req_json, self.media_digest)
+                if stripped != req_json:  # the raw content keeps a marker, never the media's base64
+                    req_json = stripped
+                    req_text = json.dumps(stripped, ensure_ascii=False, separators=(",", ":"))
         if ep.path_model and not f.get("request_model"):
             f["request_model"] = ep.path_model
         if ep.path_stream:
@@ -216,6 +236,7 @@ class RecordBuilder:
             for t in [resp_text] + ([tail_text] if tail_text else []):
                 summary.feed(iter_sse_data(t) if is_sse else (iter_lines(t) if is_ndjson else [t]))
             f.update(summary.fields)
+            f["output_messages"] = summary.output.messages() or None
             return summary.text(), None, truncated or summary.truncated
         resp_json = None
         if not tee.truncated:
@@ -225,6 +246,7 @@ class RecordBuilder:
                 notes.append("response_json_too_deep")
                 resp_text = None
         parsed = parse_response(ep.api_format, resp_json)
+        parsed["output_messages"] = response_messages(ep.api_format, resp_json, self.media_digest) or None
         if cap.status_code is not None and cap.status_code >= 400:
             parsed.update(parse_error(ep.api_format, resp_json))
         f.update(parsed)
@@ -254,7 +276,22 @@ class RecordBuilder:
         url = cut_kept(url, _URL_CHARS)
         _add(counts, url_counts)
 
+        conversation = cap.conversation_id or (header(cap.request_headers, s.conversation_header)
+                                               if s.conversation_header else None)
+        body_conversation = f.pop("conversation_id", None)
+        f["conversation_id"] = conversation or body_conversation
+        self._cost(f, cap.endpoint.provider)
+
         # content
+        for name in _MESSAGE_FIELDS:
+            if f.get(name) is None:
+                f.pop(name, None)
+            elif not s.capture_content:
+                del f[name]
+            else:
+                f[name], cut = self._redact_messages(f[name], counts, notes)
+                if cut:
+                    f["content_truncated"] = True
         if s.capture_content:
             f["request_content"], t1 = self._redact_content(req_text, req_json, counts)
             f["response_content"], t2 = self._redact_content(out_text, resp_json, counts)
@@ -291,6 +328,42 @@ class RecordBuilder:
         self._choke(doc, counts)
         return _with_counts(doc, counts)
 
+    def _cost(self, f: dict[str, Any], provider: str | None) -> None:
+        """The call's price in USD with its breakdown; nothing for a model without a known price."""
+        inp, out = f.get("input_tokens"), f.get("output_tokens")
+        if inp is None and out is None:
+            return
+        read, write = f.get("cache_read_input_tokens") or 0, f.get("cache_creation_input_tokens") or 0
+        total_in = (inp or 0) + (read + write if provider == "anthropic" else 0)  # Anthropic counts them apart
+        model = f.get("response_model") or f.get("request_model")
+        try:
+            cost = self.prices.cost(provider, model, Usage(total_in, out or 0, read, write))
+        except Exception:
+            cost = None
+        if cost is None:
+            self.cost_unknown += 1
+            return
+        f.update(cost_usd=round(cost.total, 10), cost_input_usd=round(cost.input, 10),
+                 cost_output_usd=round(cost.output, 10), cost_cache_read_usd=round(cost.cache_read, 10) or None,
+                 cost_cache_write_usd=round(cost.cache_write, 10) or None, cost_source=cost.source)
+
+    def _redact_messages(self, value: Any, counts: dict[str, int], notes: list[str]) -> tuple[Any, bool]:
+        """Structured messages, redacted, every string cut so their total stays within the content
+        budget (cut again after redaction, so a placeholder is never split). Fails closed."""
+        limit = self.settings.max_content_chars
+        try:
+            pre, _ = _cut_strings(value, limit + _REDACT_MARGIN)
+            red, summary = self.redactor.redact_json(pre)
+            out, cut = _cut_strings(red, limit)
+        except Exception:
+            self.redaction_failures += 1
+            counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
+            if "messages_withheld" not in notes:
+                notes.append("messages_withheld")
+            return None, False
+        _add(counts, summary)
+        return out, cut or _cut_strings(value, limit)[1]
+
     def _bounded_text(self, text: str, limit: int, counts: dict[str, int]) -> str:
         try:
             out, summary, _ = self.redactor.redact_bounded(text, limit)
@@ -313,6 +386,32 @@ class RecordBuilder:
             self._group_ends.clear()
         self._group_ends[group] = cap.start_ns + duration_ns
         return group, delay
+
+
+_MESSAGE_FIELDS = ("system_instructions", "input_messages", "output_messages", "tool_definitions")
+
+
+def _cut_strings(value: Any, budget: int) -> tuple[Any, bool]:
+    """A copy of ``value`` whose strings hold at most ``budget`` characters in all; (copy, cut)."""
+    left = [budget]
+    cut = [False]
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            if len(v) <= left[0]:
+                left[0] -= len(v)
+                return v
+            cut[0] = True
+            kept = cut_kept(v, left[0]) if left[0] > 0 else ""
+            left[0] = 0
+            return kept
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(value), cut[0]
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -37,7 +37,7 @@ def blob_part(data: str, mime: str | None, digest: Digest) -> dict[str, Any]:
     if mime:
         part["mime_type"] = mime.lower()[:128]
     part["size"] = len(raw)
-    part["sha256_hmac"] = digest(raw)
+    part["hmac"] = digest(raw)
     return part
 
 
