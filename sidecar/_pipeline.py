@@ -200,12 +200,15 @@ class RecordBuilder:
             f.update(salvage_request_fields(req_bytes or b"", req_tail or b""))
         else:
             f.update(parse_request(ep.api_format, req_json))
-            f.update(request_messages(ep.api_format, ep.operation, req_json, self.media_digest))
-            if req_json is not None and req_text is not None and len(req_text) >= 1024:
-                stripped = strip_inline_media(req_json, self.media_digest)
-                if stripped != req_json:  # the raw content keeps a marker, never the media's base64
-                    req_json = stripped
-                    req_text = json.dumps(stripped, ensure_ascii=False, separators=(",", ":"))
+            try:
+                f.update(request_messages(ep.api_format, ep.operation, req_json, self.media_digest))
+                if req_json is not None and req_text is not None and len(req_text) >= 1024:
+                    stripped = strip_inline_media(req_json, self.media_digest)
+                    if stripped != req_json:  # the raw content keeps a marker, never the media's base64
+                        req_json = stripped
+                        req_text = json.dumps(stripped, ensure_ascii=False, separators=(",", ":"))
+            except RecursionError:  # nested too deep to walk: no messages; the content path decides the rest
+                notes.append("messages_too_deep")
         if ep.path_model and not f.get("request_model"):
             f["request_model"] = ep.path_model
         if ep.path_stream:
@@ -246,7 +249,10 @@ class RecordBuilder:
                 notes.append("response_json_too_deep")
                 resp_text = None
         parsed = parse_response(ep.api_format, resp_json)
-        parsed["output_messages"] = response_messages(ep.api_format, resp_json, self.media_digest) or None
+        try:
+            parsed["output_messages"] = response_messages(ep.api_format, resp_json, self.media_digest) or None
+        except RecursionError:
+            notes.append("messages_too_deep")
         if cap.status_code is not None and cap.status_code >= 400:
             parsed.update(parse_error(ep.api_format, resp_json))
         f.update(parsed)
