@@ -39,6 +39,7 @@ from sidecar.providers._media import strip_inline_media
 from sidecar.providers._messages import request_messages
 from sidecar.providers._output import response_messages
 from sidecar.record import SCHEMA_VERSION, AuditRecord
+from sidecar.telemetry._switches import read_switches
 from sidecar.redact import Redactor
 from sidecar.redact._bound import cut_kept
 
@@ -75,6 +76,9 @@ class RecordBuilder:
         except PricesFileError as exc:
             raise ConfigError(f"invalid configuration: SIDECAR_PRICES_FILE: {exc}") from None
         self.cost_unknown = 0  # calls with tokens but no known price
+        self.switches = read_switches()  # OpenTelemetry's content switch, read once at start-up
+        #: the redacted messages of the record just built, for its span (set when the switch asks for them)
+        self.span_content: dict[str, Any] | None = None
 
     def media_digest(self, raw: bytes) -> str:
         """Keyed hash of inline media bytes: matches the same file across records, reveals nothing."""
@@ -136,6 +140,7 @@ class RecordBuilder:
 
     def build(self, cap: CallCapture, seq: int) -> dict[str, Any]:
         """The record document. Always one: a failure on the content withholds the content, not the record."""
+        self.span_content = None
         try:
             return self._build(cap, seq)
         except Exception as exc:  # withhold what could not be processed, keep the metadata
@@ -288,16 +293,22 @@ class RecordBuilder:
         f["conversation_id"] = conversation or body_conversation
         self._cost(f, cap.endpoint.provider)
 
-        # content
+        # content: the record's is governed by SIDECAR_CAPTURE_CONTENT, the span's by OpenTelemetry's switch
+        want_span = self.switches.content_on_span or self.switches.content_on_event
+        span_content: dict[str, Any] = {}
         for name in _MESSAGE_FIELDS:
-            if f.get(name) is None:
-                f.pop(name, None)
-            elif not s.capture_content:
-                del f[name]
-            else:
-                f[name], cut = self._redact_messages(f[name], counts, notes)
+            value = f.pop(name, None)
+            if value is None or not (s.capture_content or want_span):
+                continue
+            value, cut = self._redact_messages(value, counts if s.capture_content else {}, notes)
+            if value is None:
+                continue
+            span_content[_MESSAGE_ALIASES[name]] = value
+            if s.capture_content:
+                f[name] = value
                 if cut:
                     f["content_truncated"] = True
+        self.span_content = span_content if want_span and span_content else None
         if s.capture_content:
             f["request_content"], t1 = self._redact_content(req_text, req_json, counts)
             f["response_content"], t2 = self._redact_content(out_text, resp_json, counts)
@@ -395,6 +406,7 @@ class RecordBuilder:
 
 
 _MESSAGE_FIELDS = ("system_instructions", "input_messages", "output_messages", "tool_definitions")
+_MESSAGE_ALIASES = {name: AuditRecord.model_fields[name].alias or name for name in _MESSAGE_FIELDS}
 
 
 def _cut_strings(value: Any, budget: int) -> tuple[Any, bool]:

@@ -170,7 +170,8 @@ class Runtime:
             end_ns = cap.start_ns + int(doc.get("event.duration") or 0)
             try:
                 if cap.span.is_recording():
-                    apply_to_span(cap.span, doc, end_time_ns=None)
+                    apply_to_span(cap.span, doc, end_time_ns=None, content=self.builder.span_content,
+                                  switches=self.builder.switches)
                     self.redact_span(cap.span)
             except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()

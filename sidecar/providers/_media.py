@@ -62,7 +62,7 @@ def url_or_blob(url: str, mime: str | None, digest: Digest, default_modality: st
 
 def media_marker(part: dict[str, Any]) -> str:
     """The short text that stands for inline media inside a raw body kept as content."""
-    return f"<MEDIA:{part.get('mime_type', part['modality'])}:{part['size']}B:{part['sha256_hmac'][:16]}>"
+    return f"<MEDIA:{part.get('mime_type', part['modality'])}:{part['size']}B:{part['hmac'][:16]}>"
 
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/=\r\n]{1024,}")
