@@ -30,18 +30,18 @@ from sidecar._bodies import (
     unescape_json,
 )
 from sidecar._config import ConfigError, Settings
+from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.cost import PriceBook, PricesFileError
 from sidecar.cost._book import Usage
-from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.instrument._capture import CallCapture
 from sidecar.providers import StreamSummary, iter_lines, iter_sse_data, parse_error, parse_request, parse_response
 from sidecar.providers._media import strip_inline_media
 from sidecar.providers._messages import request_messages
 from sidecar.providers._output import response_messages
 from sidecar.record import SCHEMA_VERSION, AuditRecord
-from sidecar.telemetry._switches import read_switches
 from sidecar.redact import Redactor
 from sidecar.redact._bound import cut_kept
+from sidecar.telemetry._switches import read_switches
 
 __all__ = [
     "REDACTION_FAILED", "RecordBuilder", "decode_body", "document", "encode", "header", "iso_utc", "maybe_json",

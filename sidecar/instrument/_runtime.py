@@ -20,6 +20,7 @@ from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, app_keys, parse_rules
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics, apply_to_span, span_name
+from sidecar.telemetry._otel_metrics import OtelMetrics
 
 log = logging.getLogger("sidecar")
 
@@ -60,6 +61,7 @@ class Runtime:
         allow = [v.strip() for v in settings.redact_allow.split(",") if v.strip()]
         self.redactor = Redactor(keys.pseudonym, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
         self.metrics = metrics_for(registry, settings.max_model_labels)
+        self.otel_metrics = OtelMetrics(settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
         self.spans = SpanRedactor(self.redactor, self.matcher,
@@ -181,6 +183,7 @@ class Runtime:
             doc["sidecar.content.note"] = "key_unavailable"  # content withheld: no usable HMAC key
         try:
             self.metrics.observe_call(doc)
+            self.otel_metrics.observe(doc)
         except Exception:
             self.metrics.internal_errors.labels("pipeline").inc()
         failures = self.builder.redaction_failures

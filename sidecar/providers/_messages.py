@@ -242,7 +242,7 @@ def anthropic_request(body: dict[str, Any], digest: Digest) -> dict[str, Any]:
         out["system_instructions"] = system
     tools = _openai_tools(body.get("tools"))
     if tools:
-        for t, src in zip(tools, _l(body.get("tools"))):
+        for t, src in zip(tools, _l(body.get("tools")), strict=False):
             if "type" not in _d(src) or _d(src).get("type") == "custom":
                 t["type"] = "function"
         out["tool_definitions"] = tools

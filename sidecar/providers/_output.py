@@ -9,8 +9,8 @@ from sidecar.providers._media import Digest
 from sidecar.providers._messages import (
     _d,
     _l,
-    _s,
     _responses_item,
+    _s,
     anthropic_content,
     gemini_content,
     ollama_message,
