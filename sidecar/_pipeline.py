@@ -352,9 +352,9 @@ class RecordBuilder:
             return
         read, write = f.get("cache_read_input_tokens") or 0, f.get("cache_creation_input_tokens") or 0
         total_in = (inp or 0) + (read + write if provider == "anthropic" else 0)  # Anthropic counts them apart
-        model = f.get("response_model") or f.get("request_model")
         try:
-            cost = self.prices.cost(provider, model, Usage(total_in, out or 0, read, write))
+            cost = self.prices.cost(provider, (f.get("response_model"), f.get("request_model")),
+                                    Usage(total_in, out or 0, read, write))
         except Exception:
             cost = None
         if cost is None:

@@ -108,10 +108,16 @@ class PriceBook:
         self._db_misses: set[tuple[str | None, str]] = set()
         self._lock = threading.Lock()
 
-    def cost(self, provider: str | None, model: str | None, usage: Usage) -> Cost | None:
-        """The call's cost; None for a model no price is known for."""
-        if not model:
-            return None
+    def cost(self, provider: str | None, models: tuple[str | None, ...], usage: Usage) -> Cost | None:
+        """The call's cost from the first of ``models`` (the response's, then the request's) with a
+        known price; None when none has one."""
+        for model in dict.fromkeys(m for m in models if m):
+            found = self._cost(provider, model, usage)
+            if found is not None:
+                return found
+        return None
+
+    def _cost(self, provider: str | None, model: str, usage: Usage) -> Cost | None:
         for row in self._rows:
             if row.matches(provider, model):
                 return _from_row(row, usage)
