@@ -296,11 +296,12 @@ class RecordBuilder:
         # content: the record's is governed by SIDECAR_CAPTURE_CONTENT, the span's by OpenTelemetry's switch
         want_span = self.switches.content_on_span or self.switches.content_on_event
         span_content: dict[str, Any] = {}
+        msg_counts: dict[str, int] = {}  # the messages repeat the bodies' values: merged below, not added
         for name in _MESSAGE_FIELDS:
             value = f.pop(name, None)
             if value is None or not (s.capture_content or want_span):
                 continue
-            value, cut = self._redact_messages(value, counts if s.capture_content else {}, notes)
+            value, cut = self._redact_messages(value, msg_counts, notes)
             if value is None:
                 continue
             span_content[_MESSAGE_ALIASES[name]] = value
@@ -316,6 +317,9 @@ class RecordBuilder:
                 f["content_truncated"] = True
         elif cap.request_truncated or resp_truncated:
             f["content_truncated"] = True
+        if s.capture_content:
+            for kind, n in msg_counts.items():
+                counts[kind] = max(counts.get(kind, 0), n)
 
         if cap.cache_hit:
             # A cached answer cost nothing: its usage numbers describe the original call, not this one.
