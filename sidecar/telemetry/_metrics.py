@@ -141,7 +141,7 @@ class CallMetrics:
                                   ("provider", "model", "operation"), registry=reg)
         self.cost = Counter("gen_ai_client_cost_usd", "Price of model calls in US dollars, by service, provider "
                             "and model (prices: genai-prices or SIDECAR_PRICES_FILE).",
-                            ("service", "provider", "model"), registry=reg)
+                            ("service_name", "provider", "model"), registry=reg)
         self.cost_unknown = Counter("sidecar_cost_unknown_model", "Calls with token usage but no known price "
                                     "(no cost is written for them).", ("provider", "model"), registry=reg)
         self.service_label = ModelLabels(max_models)  # service names: the same normalising and cap

@@ -236,7 +236,7 @@ def test_cost_for_a_known_model(instrumented: Instrumented, model_url: str) -> N
     assert r["sidecar.cost.cache_read_usd"] == pytest.approx(4 * 0.075 / 1e6, rel=1e-6)
     assert r["sidecar.cost.output_usd"] == pytest.approx(n * 0.60 / 1e6, rel=1e-6)
     assert r["sidecar.cost.source"].startswith("genai-prices ")
-    labels = {"service": "unknown_service", "provider": "openai", "model": "gpt-4o-mini"}
+    labels = {"service_name": "unknown_service", "provider": "openai", "model": "gpt-4o-mini"}
     assert instrumented.metric("gen_ai_client_cost_usd_total", labels) == pytest.approx(expected, rel=1e-6)
     span = next(s for s in instrumented.spans.get_finished_spans() if s.name == "chat gpt-4o-mini")
     assert span.attributes["sidecar.cost.usd"] == pytest.approx(expected, rel=1e-6)
