@@ -291,7 +291,8 @@ class RecordBuilder:
                                                if s.conversation_header else None)
         body_conversation = f.pop("conversation_id", None)
         f["conversation_id"] = conversation or body_conversation
-        self._cost(f, cap.endpoint.provider)
+        if not cap.cache_hit:  # a cached answer cost nothing (its usage numbers are dropped below)
+            self._cost(f, cap.endpoint.provider)
 
         # content: the record's is governed by SIDECAR_CAPTURE_CONTENT, the span's by OpenTelemetry's switch
         want_span = self.switches.content_on_span or self.switches.content_on_event

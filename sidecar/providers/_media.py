@@ -68,6 +68,17 @@ def media_marker(part: dict[str, Any]) -> str:
 _B64_RUN = re.compile(r"[A-Za-z0-9+/=\r\n]{1024,}")
 
 
+def _looks_base64(value: str) -> bool:
+    """A long run of the base64 alphabet that looks encoded (both cases and digits, whole quads),
+    not a long word, a hex digest or a DNA sequence, which stay text."""
+    if not _B64_RUN.fullmatch(value):
+        return False
+    body = value.replace("\r", "").replace("\n", "")
+    sample = body[:4096]
+    return len(body) % 4 == 0 and any(c.isdigit() for c in sample) and any(c.isupper() for c in sample) \
+        and any(c.islower() for c in sample)
+
+
 def strip_inline_media(value: Any, digest: Digest) -> Any:
     """``value`` (parsed JSON) with every data URL and every long base64 run replaced by a marker."""
     if isinstance(value, str):
@@ -76,7 +87,7 @@ def strip_inline_media(value: Any, digest: Digest) -> Any:
         data = split_data_url(value)
         if data is not None:
             return media_marker(blob_part(data[1], data[0], digest))
-        if _B64_RUN.fullmatch(value):
+        if _looks_base64(value):
             return media_marker(blob_part(value, None, digest))
         return value
     if isinstance(value, dict):

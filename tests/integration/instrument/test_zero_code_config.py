@@ -41,7 +41,7 @@ def test_a_bad_value_leaves_opentelemetry_running(tmp_path: pathlib.Path, model_
     errors = [line for line in out.stderr.splitlines() if variable in line]
     assert len(errors) == 1 and "llm-audit-sidecar is OFF" in errors[0], out.stderr[-2000:]
     assert "Traceback" not in out.stderr
-    assert not spool.exists() or not any(spool.glob("*.jsonl")) and not any(spool.glob("*.open"))
+    assert not spool.exists() or (not any(spool.glob("*.jsonl")) and not any(spool.glob("*.open")))
 
 
 def _json_blocks(text: str) -> list[str]:
