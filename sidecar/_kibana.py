@@ -181,12 +181,17 @@ def _dashboard(p: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
         "panelsJSON": json.dumps(layout), "timeRestore": False, "title": "LLM audit", "version": 1}, references)
 
 
+_COST_FIELDS = ("sidecar.cost.usd", "sidecar.cost.input_usd", "sidecar.cost.output_usd", "sidecar.cost.cache_read_usd",
+                "sidecar.cost.cache_write_usd")
+
+
 def saved_objects(prefix: str = "llm-audit") -> list[dict[str, Any]]:
     """Every object, referenced ones first (the order Kibana exports them in)."""
     records, side = f"{prefix}-records", {role: f"{prefix}-{role}" for role, *_ in _SIDE_SEARCHES}
     objects = [_data_view(records, audit_index_pattern(prefix), f"LLM audit records ({prefix})",
                           {"event.duration": {"id": "duration", "params": {"inputFormat": "nanoseconds",
-                                                                            "outputFormat": "asMilliseconds"}}})]
+                                                                            "outputFormat": "asMilliseconds"}},
+                           **{f: {"id": "number", "params": {"pattern": "$0,0.[000000]"}} for f in _COST_FIELDS}})]
     objects += [_data_view(side[role], f"{prefix}-{suffix}-*", f"LLM {role} ({prefix})")
                 for role, suffix, *_ in _SIDE_SEARCHES]
     searches = [_search(f"{prefix}-{sid}", records, title, text, kql, columns, sort)
