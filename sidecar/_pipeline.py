@@ -30,9 +30,9 @@ from sidecar._bodies import (
     unescape_json,
 )
 from sidecar._config import ConfigError, Settings
+from sidecar._genai import MESSAGE_ALIASES, MESSAGE_FIELDS, cost_fields, cut_strings
 from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.cost import PriceBook, PricesFileError
-from sidecar.cost._book import Usage
 from sidecar.instrument._capture import CallCapture
 from sidecar.providers import StreamSummary, iter_lines, iter_sse_data, parse_error, parse_request, parse_response
 from sidecar.providers._media import strip_inline_media
@@ -295,22 +295,7 @@ class RecordBuilder:
             self._cost(f, cap.endpoint.provider)
 
         # content: the record's is governed by SIDECAR_CAPTURE_CONTENT, the span's by OpenTelemetry's switch
-        want_span = self.switches.content_on_span or self.switches.content_on_event
-        span_content: dict[str, Any] = {}
-        msg_counts: dict[str, int] = {}  # the messages repeat the bodies' values: merged below, not added
-        for name in _MESSAGE_FIELDS:
-            value = f.pop(name, None)
-            if value is None or not (s.capture_content or want_span):
-                continue
-            value, cut = self._redact_messages(value, msg_counts, notes)
-            if value is None:
-                continue
-            span_content[_MESSAGE_ALIASES[name]] = value
-            if s.capture_content:
-                f[name] = value
-                if cut:
-                    f["content_truncated"] = True
-        self.span_content = span_content if want_span and span_content else None
+        msg_counts = self._messages(f, notes)
         if s.capture_content:
             f["request_content"], t1 = self._redact_content(req_text, req_json, counts)
             f["response_content"], t2 = self._redact_content(out_text, resp_json, counts)
@@ -350,33 +335,41 @@ class RecordBuilder:
         self._choke(doc, counts)
         return _with_counts(doc, counts)
 
+    def _messages(self, f: dict[str, Any], notes: list[str]) -> dict[str, int]:
+        """Redact the structured messages in ``f``: kept there when the record captures content, and
+        in ``span_content`` when OpenTelemetry's switch asks for them. Returns their redaction counts
+        (they repeat the bodies' values: the caller merges them, it does not add them)."""
+        capture = self.settings.capture_content
+        want_span = self.switches.content_on_span or self.switches.content_on_event
+        span_content: dict[str, Any] = {}
+        msg_counts: dict[str, int] = {}
+        for name in MESSAGE_FIELDS:
+            value = f.pop(name, None)
+            if value is None or not (capture or want_span):
+                continue
+            value, cut = self._redact_messages(value, msg_counts, notes)
+            if value is None:
+                continue
+            span_content[MESSAGE_ALIASES[name]] = value
+            if capture:
+                f[name] = value
+                if cut:
+                    f["content_truncated"] = True
+        self.span_content = span_content if want_span and span_content else None
+        return msg_counts
+
     def _cost(self, f: dict[str, Any], provider: str | None) -> None:
-        """The call's price in USD with its breakdown; nothing for a model without a known price."""
-        inp, out = f.get("input_tokens"), f.get("output_tokens")
-        if inp is None and out is None:
-            return
-        read, write = f.get("cache_read_input_tokens") or 0, f.get("cache_creation_input_tokens") or 0
-        total_in = (inp or 0) + (read + write if provider == "anthropic" else 0)  # Anthropic counts them apart
-        try:
-            cost = self.prices.cost(provider, (f.get("response_model"), f.get("request_model")),
-                                    Usage(total_in, out or 0, read, write))
-        except Exception:
-            cost = None
-        if cost is None:
+        if not cost_fields(self.prices, f, provider):
             self.cost_unknown += 1
-            return
-        f.update(cost_usd=round(cost.total, 10), cost_input_usd=round(cost.input, 10),
-                 cost_output_usd=round(cost.output, 10), cost_cache_read_usd=round(cost.cache_read, 10) or None,
-                 cost_cache_write_usd=round(cost.cache_write, 10) or None, cost_source=cost.source)
 
     def _redact_messages(self, value: Any, counts: dict[str, int], notes: list[str]) -> tuple[Any, bool]:
         """Structured messages, redacted, every string cut so their total stays within the content
         budget (cut again after redaction, so a placeholder is never split). Fails closed."""
         limit = self.settings.max_content_chars
         try:
-            pre, _ = _cut_strings(value, limit + _REDACT_MARGIN)
+            pre, _ = cut_strings(value, limit + _REDACT_MARGIN)
             red, summary = self.redactor.redact_json(pre)
-            out, cut = _cut_strings(red, limit)
+            out, cut = cut_strings(red, limit)
         except Exception:
             self.redaction_failures += 1
             counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
@@ -384,7 +377,7 @@ class RecordBuilder:
                 notes.append("messages_withheld")
             return None, False
         _add(counts, summary)
-        return out, cut or _cut_strings(value, limit)[1]
+        return out, cut or cut_strings(value, limit)[1]
 
     def _bounded_text(self, text: str, limit: int, counts: dict[str, int]) -> str:
         try:
@@ -408,33 +401,6 @@ class RecordBuilder:
             self._group_ends.clear()
         self._group_ends[group] = cap.start_ns + duration_ns
         return group, delay
-
-
-_MESSAGE_FIELDS = ("system_instructions", "input_messages", "output_messages", "tool_definitions")
-_MESSAGE_ALIASES = {name: AuditRecord.model_fields[name].alias or name for name in _MESSAGE_FIELDS}
-
-
-def _cut_strings(value: Any, budget: int) -> tuple[Any, bool]:
-    """A copy of ``value`` whose strings hold at most ``budget`` characters in all; (copy, cut)."""
-    left = [budget]
-    cut = [False]
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            if len(v) <= left[0]:
-                left[0] -= len(v)
-                return v
-            cut[0] = True
-            kept = cut_kept(v, left[0]) if left[0] > 0 else ""
-            left[0] = 0
-            return kept
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-
-    return walk(value), cut[0]
 
 
 def encode(doc: dict[str, Any]) -> bytes:
