@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -64,6 +65,9 @@ class Runtime:
         self.otel_metrics = OtelMetrics(settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
+        if keys.problem is not None:  # content withheld from spans too, whatever OpenTelemetry's switch says
+            self.builder.switches = dataclasses.replace(self.builder.switches, content_on_span=False,
+                                                        content_on_event=False)
         self.spans = SpanRedactor(self.redactor, self.matcher,
                                   lambda value, bound: self.builder.redact_field(value, bound, {}))
         self.writer = SpoolWriter(
