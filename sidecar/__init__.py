@@ -5,11 +5,11 @@
 """
 
 from sidecar._config import ConfigError, Settings
-from sidecar._context import user_context
+from sidecar._context import conversation_context, user_context
 from sidecar.instrument import flush, instrument, uninstrument
 from sidecar.record import AuditRecord
 
 __version__ = "0.1.0"
 
-__all__ = ["AuditRecord", "ConfigError", "Settings", "__version__", "flush", "instrument", "uninstrument",
-           "user_context"]
+__all__ = ["AuditRecord", "ConfigError", "Settings", "__version__", "conversation_context", "flush", "instrument",
+           "uninstrument", "user_context"]

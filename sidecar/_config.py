@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     model_hosts: str = Field(default="", description="Extra model hosts: comma list of host[:port][=provider].")
     exclude_hosts: str = Field(default="", description="Hosts never recorded: comma list of host[:port].")
     user_header: str | None = Field(default=None, description="Request header that carries the caller's user id.")
+    conversation_header: str | None = Field(
+        default=None, description="Request header that carries the conversation (session, thread) id.")
+    prices_file: pathlib.Path | None = Field(
+        default=None, description="JSON file of prices (USD per million tokens) that override the price "
+        "database: negotiated prices, self-hosted models (docs/genai-conventions.md).")
     redact_rules: str | None = Field(default=None, description="Extra redaction rules as a JSON list.")
     redact_allow: str = Field(default="", description="Comma list of values never masked.")
     redact_ip: bool = Field(default=False, description="Also mask IP addresses.")
@@ -194,7 +199,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return v
 
-    @field_validator("user_header")
+    @field_validator("user_header", "conversation_header")
     @classmethod
     def _header_name(cls, v: str | None) -> str | None:
         if not v:
@@ -203,7 +208,7 @@ class Settings(BaseSettings):
             raise ValueError("not an HTTP header name")
         return v
 
-    @field_validator("user_header")
+    @field_validator("user_header", "conversation_header")
     @classmethod
     def _lower(cls, v: str | None) -> str | None:
         return v.lower() if v else v

@@ -146,6 +146,15 @@ def _visualizations(p: str, records: str, anomalies: str) -> list[dict[str, Any]
                "input": _sum("gen_ai.usage.input_tokens", "Input tokens"),
                "output": _sum("gen_ai.usage.output_tokens", "Output tokens")},
               "lnsXY", _xy("bar_stacked", ["input", "output"], "model", None)),
+        _lens(f"{p}-spend-by-model", records, "Spend (USD) by model over time", "sidecar.cost.usd : *",
+              {"time": _time(), "model": _terms("gen_ai.request.model", "Model", "spend"),
+               "spend": _sum("sidecar.cost.usd", "Spend (USD)")},
+              "lnsXY", _xy("bar_stacked", ["spend"], "time", "model")),
+        _lens(f"{p}-spend-by-service-user", records, "Spend (USD) by service, user and model", "sidecar.cost.usd : *",
+              {"service": _terms("service.name", "Service", "spend"), "user": _terms("user.id", "User", "spend", 20),
+               "model": _terms("gen_ai.request.model", "Model", "spend"),
+               "spend": _sum("sidecar.cost.usd", "Spend (USD)"), "calls": _count()},
+              "lnsDatatable", _table(["service", "user", "model", "spend", "calls"])),
         _lens(f"{p}-anomalies-by-kind", anomalies, "Anomalies by kind over time", "",
               {"time": _time(), "kind": _terms("sidecar.anomaly.kind", "Kind", "calls"), "calls": _count()},
               "lnsXY", _xy("bar_stacked", ["calls"], "time", "kind")),
@@ -163,7 +172,7 @@ def _dashboard(p: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
                                     "x": 0 if wide or n % 2 else 24, "y": 15 * (n // 2)}})
         references.append({"id": obj["id"], "name": f"{index}:panel_{index}", "type": obj["type"]})
     return _object("dashboard", f"{p}-dashboard", {
-        "description": "Model calls, errors, callers, API keys, tokens, anomalies and dead letters; each saved "
+        "description": "Model calls, errors, callers, API keys, tokens, spend, anomalies and dead letters; each saved "
                        "search panel opens in Discover.",
         "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"filter": [], "query": {"language": "kuery",
                                                                                           "query": ""}})},
@@ -172,12 +181,17 @@ def _dashboard(p: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
         "panelsJSON": json.dumps(layout), "timeRestore": False, "title": "LLM audit", "version": 1}, references)
 
 
+_COST_FIELDS = ("sidecar.cost.usd", "sidecar.cost.input_usd", "sidecar.cost.output_usd", "sidecar.cost.cache_read_usd",
+                "sidecar.cost.cache_write_usd")
+
+
 def saved_objects(prefix: str = "llm-audit") -> list[dict[str, Any]]:
     """Every object, referenced ones first (the order Kibana exports them in)."""
     records, side = f"{prefix}-records", {role: f"{prefix}-{role}" for role, *_ in _SIDE_SEARCHES}
     objects = [_data_view(records, audit_index_pattern(prefix), f"LLM audit records ({prefix})",
                           {"event.duration": {"id": "duration", "params": {"inputFormat": "nanoseconds",
-                                                                            "outputFormat": "asMilliseconds"}}})]
+                                                                            "outputFormat": "asMilliseconds"}},
+                           **{f: {"id": "number", "params": {"pattern": "$0,0.[000000]"}} for f in _COST_FIELDS}})]
     objects += [_data_view(side[role], f"{prefix}-{suffix}-*", f"LLM {role} ({prefix})")
                 for role, suffix, *_ in _SIDE_SEARCHES]
     searches = [_search(f"{prefix}-{sid}", records, title, text, kql, columns, sort)

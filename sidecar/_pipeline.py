@@ -29,13 +29,19 @@ from sidecar._bodies import (
     transport_phase,
     unescape_json,
 )
-from sidecar._config import Settings
+from sidecar._config import ConfigError, Settings
+from sidecar._genai import MESSAGE_ALIASES, MESSAGE_FIELDS, cost_fields, cut_strings
 from sidecar._privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
+from sidecar.cost import PriceBook, PricesFileError
 from sidecar.instrument._capture import CallCapture
 from sidecar.providers import StreamSummary, iter_lines, iter_sse_data, parse_error, parse_request, parse_response
+from sidecar.providers._media import strip_inline_media
+from sidecar.providers._messages import request_messages
+from sidecar.providers._output import response_messages
 from sidecar.record import SCHEMA_VERSION, AuditRecord
 from sidecar.redact import Redactor
 from sidecar.redact._bound import cut_kept
+from sidecar.telemetry._switches import read_switches
 
 __all__ = [
     "REDACTION_FAILED", "RecordBuilder", "decode_body", "document", "encode", "header", "iso_utc", "maybe_json",
@@ -65,6 +71,18 @@ class RecordBuilder:
         self.withheld = 0  # records written with their content withheld after a failure
         self._group_ends: dict[str, int] = {}  # retry group -> when its latest attempt ended (ns)
         self._short: dict[str, tuple[str, dict[str, int]]] = {}
+        try:
+            self.prices = PriceBook(settings.prices_file)
+        except PricesFileError as exc:
+            raise ConfigError(f"invalid configuration: SIDECAR_PRICES_FILE: {exc}") from None
+        self.cost_unknown = 0  # calls with tokens but no known price
+        self.switches = read_switches()  # OpenTelemetry's content switch, read once at start-up
+        #: the redacted messages of the record just built, for its span (set when the switch asks for them)
+        self.span_content: dict[str, Any] | None = None
+
+    def media_digest(self, raw: bytes) -> str:
+        """Keyed hash of inline media bytes: matches the same file across records, reveals nothing."""
+        return self.redactor.keyed_digest("media", raw, 32)
 
     # -- redaction ---------------------------------------------------------------
 
@@ -122,6 +140,7 @@ class RecordBuilder:
 
     def build(self, cap: CallCapture, seq: int) -> dict[str, Any]:
         """The record document. Always one: a failure on the content withholds the content, not the record."""
+        self.span_content = None
         try:
             return self._build(cap, seq)
         except Exception as exc:  # withhold what could not be processed, keep the metadata
@@ -186,6 +205,15 @@ class RecordBuilder:
             f.update(salvage_request_fields(req_bytes or b"", req_tail or b""))
         else:
             f.update(parse_request(ep.api_format, req_json))
+            try:
+                f.update(request_messages(ep.api_format, ep.operation, req_json, self.media_digest))
+                if req_json is not None and req_text is not None and len(req_text) >= 1024:
+                    stripped = strip_inline_media(req_json, self.media_digest)
+                    if stripped != req_json:  # the raw content keeps a marker, never the media's base64
+                        req_json = stripped
+                        req_text = json.dumps(stripped, ensure_ascii=False, separators=(",", ":"))
+            except RecursionError:  # nested too deep to walk: no messages; the content path decides the rest
+                notes.append("messages_too_deep")
         if ep.path_model and not f.get("request_model"):
             f["request_model"] = ep.path_model
         if ep.path_stream:
@@ -216,6 +244,7 @@ class RecordBuilder:
             for t in [resp_text] + ([tail_text] if tail_text else []):
                 summary.feed(iter_sse_data(t) if is_sse else (iter_lines(t) if is_ndjson else [t]))
             f.update(summary.fields)
+            f["output_messages"] = summary.output.messages() or None
             return summary.text(), None, truncated or summary.truncated
         resp_json = None
         if not tee.truncated:
@@ -225,6 +254,10 @@ class RecordBuilder:
                 notes.append("response_json_too_deep")
                 resp_text = None
         parsed = parse_response(ep.api_format, resp_json)
+        try:
+            parsed["output_messages"] = response_messages(ep.api_format, resp_json, self.media_digest) or None
+        except RecursionError:
+            notes.append("messages_too_deep")
         if cap.status_code is not None and cap.status_code >= 400:
             parsed.update(parse_error(ep.api_format, resp_json))
         f.update(parsed)
@@ -254,7 +287,15 @@ class RecordBuilder:
         url = cut_kept(url, _URL_CHARS)
         _add(counts, url_counts)
 
-        # content
+        conversation = cap.conversation_id or (header(cap.request_headers, s.conversation_header)
+                                               if s.conversation_header else None)
+        body_conversation = f.pop("conversation_id", None)
+        f["conversation_id"] = conversation or body_conversation
+        if not cap.cache_hit:  # a cached answer cost nothing (its usage numbers are dropped below)
+            self._cost(f, cap.endpoint.provider)
+
+        # content: the record's is governed by SIDECAR_CAPTURE_CONTENT, the span's by OpenTelemetry's switch
+        msg_counts = self._messages(f, notes)
         if s.capture_content:
             f["request_content"], t1 = self._redact_content(req_text, req_json, counts)
             f["response_content"], t2 = self._redact_content(out_text, resp_json, counts)
@@ -262,6 +303,9 @@ class RecordBuilder:
                 f["content_truncated"] = True
         elif cap.request_truncated or resp_truncated:
             f["content_truncated"] = True
+        if s.capture_content:
+            for kind, n in msg_counts.items():
+                counts[kind] = max(counts.get(kind, 0), n)
 
         if cap.cache_hit:
             # A cached answer cost nothing: its usage numbers describe the original call, not this one.
@@ -290,6 +334,50 @@ class RecordBuilder:
         doc = document(**values)
         self._choke(doc, counts)
         return _with_counts(doc, counts)
+
+    def _messages(self, f: dict[str, Any], notes: list[str]) -> dict[str, int]:
+        """Redact the structured messages in ``f``: kept there when the record captures content, and
+        in ``span_content`` when OpenTelemetry's switch asks for them. Returns their redaction counts
+        (they repeat the bodies' values: the caller merges them, it does not add them)."""
+        capture = self.settings.capture_content
+        want_span = self.switches.content_on_span or self.switches.content_on_event
+        span_content: dict[str, Any] = {}
+        msg_counts: dict[str, int] = {}
+        for name in MESSAGE_FIELDS:
+            value = f.pop(name, None)
+            if value is None or not (capture or want_span):
+                continue
+            value, cut = self._redact_messages(value, msg_counts, notes)
+            if value is None:
+                continue
+            span_content[MESSAGE_ALIASES[name]] = value
+            if capture:
+                f[name] = value
+                if cut:
+                    f["content_truncated"] = True
+        self.span_content = span_content if want_span and span_content else None
+        return msg_counts
+
+    def _cost(self, f: dict[str, Any], provider: str | None) -> None:
+        if not cost_fields(self.prices, f, provider):
+            self.cost_unknown += 1
+
+    def _redact_messages(self, value: Any, counts: dict[str, int], notes: list[str]) -> tuple[Any, bool]:
+        """Structured messages, redacted, every string cut so their total stays within the content
+        budget (cut again after redaction, so a placeholder is never split). Fails closed."""
+        limit = self.settings.max_content_chars
+        try:
+            pre, _ = cut_strings(value, limit + _REDACT_MARGIN)
+            red, summary = self.redactor.redact_json(pre)
+            out, cut = cut_strings(red, limit)
+        except Exception:
+            self.redaction_failures += 1
+            counts["REDACTION_FAILED"] = counts.get("REDACTION_FAILED", 0) + 1
+            if "messages_withheld" not in notes:
+                notes.append("messages_withheld")
+            return None, False
+        _add(counts, summary)
+        return out, cut or cut_strings(value, limit)[1]
 
     def _bounded_text(self, text: str, limit: int, counts: dict[str, int]) -> str:
         try:

@@ -37,6 +37,7 @@ SAFE: dict[str, str] = {
     "sidecar.chain.prev": "a hash",
     "sidecar.chain.hash": "a hash",
     "sidecar.chain.key_id": "id of the integrity key, derived from it by HMAC here",
+    "sidecar.cost.source": "prices_file or the price database's name and version",
 }
 
 #: fields redacted where they are built, by a redactor made for their shape
@@ -45,11 +46,16 @@ REDACTED_WHERE_BUILT: dict[str, str] = {
     "error.message": "Redactor.redact_bounded",
     "sidecar.request.content": "Redactor.redact_json / redact_bounded",
     "sidecar.response.content": "Redactor.redact_json / redact_bounded",
+    "gen_ai.system_instructions": "Redactor.redact_json, then every string cut to the content budget",
+    "gen_ai.input.messages": "Redactor.redact_json, then every string cut to the content budget",
+    "gen_ai.output.messages": "Redactor.redact_json, then every string cut to the content budget",
+    "gen_ai.tool.definitions": "Redactor.redact_json, then every string cut to the content budget",
 }
 
 #: fields (or list items) redacted by the final pass, with their bound in characters
 REDACTED: dict[str, int] = {
     "user.id": 256,
+    "gen_ai.conversation.id": 256,
     "gen_ai.request.model": 256,
     "gen_ai.request.stop_sequences": 256,
     "gen_ai.response.id": 256,

@@ -18,7 +18,9 @@ SCHEMA_VERSION = 1
 # Storage type of each field, read by the index template generator and the docs.
 # keyword: exact-match ids and labels; text: redacted free text (also a keyword sub-field);
 # date, long, double, boolean: as named; object: counts by redaction type.
-FieldType = Literal["keyword", "text", "date", "long", "double", "boolean", "object"]
+# json: structured GenAI messages, kept in the document but not indexed field by field
+# (their keys are the callers' tool arguments: unbounded, and any depth).
+FieldType = Literal["keyword", "text", "date", "long", "double", "boolean", "object", "json"]
 
 
 def _f(alias: str, kind: FieldType, description: str) -> Any:
@@ -47,6 +49,10 @@ class AuditRecord(BaseModel):
     trace_id: str | None = _f("trace.id", "keyword", "Trace of the call's span, when tracing is on.")
     span_id: str | None = _f("span.id", "keyword", "The call's span.")
     user_id: str | None = _f("user.id", "keyword", "Caller identity from the context helper, a header or the body.")
+    conversation_id: str | None = _f(
+        "gen_ai.conversation.id", "keyword",
+        "Conversation (session, thread): conversation_context(), the configured header, or the body's own "
+        "field (OpenAI Responses conversation / previous_response_id), redacted.")
     credential_fingerprint: str | None = _f(
         "sidecar.credential.fingerprint", "keyword", "Keyed HMAC fingerprint of the API key sent; never the key."
     )
@@ -80,6 +86,19 @@ class AuditRecord(BaseModel):
     cache_creation_input_tokens: int | None = _f(
         "gen_ai.usage.cache_creation.input_tokens", "long", "Prompt tokens written to the provider's cache."
     )
+    cost_usd: float | None = _f("sidecar.cost.usd", "double",
+                                "Price of the call in USD from the price database or the prices file; "
+                                "absent when the model's price is unknown.")
+    cost_input_usd: float | None = _f("sidecar.cost.input_usd", "double",
+                                      "Part of the cost for uncached input tokens.")
+    cost_output_usd: float | None = _f("sidecar.cost.output_usd", "double",
+                                       "Part of the cost for output tokens (reasoning included).")
+    cost_cache_read_usd: float | None = _f("sidecar.cost.cache_read_usd", "double",
+                                           "Part of the cost for input tokens read from the cache.")
+    cost_cache_write_usd: float | None = _f("sidecar.cost.cache_write_usd", "double",
+                                            "Part of the cost for input tokens written to the cache.")
+    cost_source: str | None = _f("sidecar.cost.source", "keyword",
+                                 "Where the price came from: prices_file or genai-prices <version>.")
     time_to_first_chunk: float | None = _f(
         "gen_ai.response.time_to_first_chunk", "double", "Seconds from the request to the first body byte."
     )
@@ -129,6 +148,18 @@ class AuditRecord(BaseModel):
     response_content: str | None = _f(
         "sidecar.response.content", "text", "Response body (streamed: the assembled text), redacted and size-capped."
     )
+    system_instructions: list[dict[str, Any]] | None = _f(
+        "gen_ai.system_instructions", "json", "System prompt parts, separate from the chat history (conventions' "
+        "shape), redacted.")
+    input_messages: list[dict[str, Any]] | None = _f(
+        "gen_ai.input.messages", "json", "Chat history sent: role and typed parts (text, tool_call, "
+        "tool_call_response, reasoning, blob, uri, file), redacted; media as type, size and keyed hash.")
+    output_messages: list[dict[str, Any]] | None = _f(
+        "gen_ai.output.messages", "json", "Messages returned, one per choice, with finish_reason; streamed "
+        "responses assembled from text and tool-call argument deltas; redacted.")
+    tool_definitions: list[dict[str, Any]] | None = _f(
+        "gen_ai.tool.definitions", "json", "Tools offered to the model: type, name, description, parameters; "
+        "redacted.")
 
 
     # Set by the spool writer, always last: see sidecar/audit/_chain.py.

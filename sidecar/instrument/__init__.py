@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from sidecar._config import Settings, load_settings
+from sidecar._config import ConfigError, Settings, load_settings
 from sidecar.instrument import _state
 from sidecar.instrument._log_redact import ClientLogFilter
 from sidecar.instrument._runtime import Runtime
@@ -249,7 +249,15 @@ class SidecarInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        instrument(tracer_provider=kwargs.get("tracer_provider"))
+        # Under opentelemetry-instrument, an exception here aborts the whole auto-initialisation (the
+        # SDK set-up and every instrumentor after us). A bad SIDECAR_* value therefore logs one error
+        # naming the variable and leaves the sidecar off; tracing and the other instrumentors go on.
+        try:
+            instrument(tracer_provider=kwargs.get("tracer_provider"))
+        except ConfigError as exc:
+            log.error("llm-audit-sidecar is OFF (no audit records): %s", exc)
+        except Exception as exc:  # never take OpenTelemetry's start-up down with us
+            log.error("llm-audit-sidecar is OFF (no audit records): could not start: %s", type(exc).__name__)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         uninstrument()

@@ -76,6 +76,7 @@ class CallCapture:
     start_ns: int
     start_perf: float
     user_id: str | None = None
+    conversation_id: str | None = None
     span: Span | None = None
     span_owned: bool = False  # we end the span (the instrumentor left it open for us)
     request_body: bytes | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -10,7 +11,7 @@ import weakref
 from typing import Any
 
 from sidecar._config import Settings
-from sidecar._context import current_user
+from sidecar._context import current_conversation, current_user
 from sidecar._files import resolve_group
 from sidecar._pipeline import RecordBuilder, encode, header
 from sidecar.audit import IntegrityKey
@@ -20,6 +21,7 @@ from sidecar.providers import EndpointMatcher, parse_host_rules
 from sidecar.redact import Redactor, app_keys, parse_rules
 from sidecar.spool import SpoolConfig, SpoolWriter
 from sidecar.telemetry import Metrics, apply_to_span, span_name
+from sidecar.telemetry._otel_metrics import OtelMetrics
 
 log = logging.getLogger("sidecar")
 
@@ -60,8 +62,12 @@ class Runtime:
         allow = [v.strip() for v in settings.redact_allow.split(",") if v.strip()]
         self.redactor = Redactor(keys.pseudonym, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
         self.metrics = metrics_for(registry, settings.max_model_labels)
+        self.otel_metrics = OtelMetrics(settings.max_model_labels)
         self.producer_id = new_producer_id()
         self.builder = RecordBuilder(settings, self.redactor, self.producer_id)
+        if keys.problem is not None:  # content withheld from spans too, whatever OpenTelemetry's switch says
+            self.builder.switches = dataclasses.replace(self.builder.switches, content_on_span=False,
+                                                        content_on_event=False)
         self.spans = SpanRedactor(self.redactor, self.matcher,
                                   lambda value, bound: self.builder.redact_field(value, bound, {}))
         self.writer = SpoolWriter(
@@ -93,7 +99,8 @@ class Runtime:
             port = 443 if scheme == "https" else 80
         cap = CallCapture(endpoint=endpoint, client=client, method=method, url=url, host=host, port=port,
                           path=path, request_headers=headers, start_ns=time.time_ns(),
-                          start_perf=time.perf_counter(), user_id=current_user())
+                          start_perf=time.perf_counter(), user_id=current_user(),
+                          conversation_id=current_conversation())
         if body is not None:
             cap.request_size = len(body)
             if len(body) > self.cap:
@@ -169,7 +176,8 @@ class Runtime:
             end_ns = cap.start_ns + int(doc.get("event.duration") or 0)
             try:
                 if cap.span.is_recording():
-                    apply_to_span(cap.span, doc, end_time_ns=None)
+                    apply_to_span(cap.span, doc, end_time_ns=None, content=self.builder.span_content,
+                                  switches=self.builder.switches)
                     self.redact_span(cap.span)
             except Exception:
                 self.metrics.internal_errors.labels("pipeline").inc()
@@ -179,6 +187,7 @@ class Runtime:
             doc["sidecar.content.note"] = "key_unavailable"  # content withheld: no usable HMAC key
         try:
             self.metrics.observe_call(doc)
+            self.otel_metrics.observe(doc)
         except Exception:
             self.metrics.internal_errors.labels("pipeline").inc()
         failures = self.builder.redaction_failures

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sidecar.providers import EndpointMatcher
 from sidecar.redact import Redactor
 from sidecar.redact._bound import cut_kept
+from sidecar.telemetry._spans import CONTENT_FIELDS
 
 __all__ = ["SpanRedactor"]
 
@@ -23,6 +24,8 @@ WITHHELD = "[withheld: redaction failed]"
 _URL_KEYS = ("url.full", "http.url")
 _METHOD_KEYS = ("http.request.method", "http.method")
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
+# made here: the record id, and content the record builder redacted already (re-cutting it would break its JSON)
+_MADE_HERE = frozenset(("sidecar.record.id", *CONTENT_FIELDS))
 
 
 class SpanRedactor:
@@ -54,7 +57,7 @@ class SpanRedactor:
             return
         updates: dict[str, Any] = {}
         for key, value in attrs.items():
-            if key == "sidecar.record.id":
+            if key in _MADE_HERE:
                 continue
             new = self._value_or_tuple(key, value)
             if new != value:

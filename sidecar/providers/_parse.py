@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from sidecar.providers._output import StreamMessages
+
 Fields = dict[str, Any]
 
 
@@ -278,6 +280,7 @@ class StreamSummary:
         self._max = max_chars
         self.truncated = False
         self.events = 0
+        self.output = StreamMessages(api_format)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "openai": self._openai, "anthropic": self._anthropic, "gemini": self._gemini,
             "palm": self._gemini, "ollama": self._ollama,
@@ -309,6 +312,7 @@ class StreamSummary:
                 self.fields.update(parse_error(self.api_format, obj))
                 continue
             handler(obj)
+            self.output.feed(obj)
 
     def _openai(self, obj: dict[str, Any]) -> None:
         f = self.fields

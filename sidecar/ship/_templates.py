@@ -50,6 +50,12 @@ def _leaf(kind: FieldType) -> dict[str, Any]:
         # Open object: its keys (e.g. redaction types) are mapped on first sight, as long
         # (see the dynamic template below), so counts can be summed in Kibana.
         return {"type": "object", "dynamic": True}
+    if kind == "json":
+        # Structured messages: kept in _source (Discover shows them) but not indexed key by key.
+        # Their keys include callers' tool arguments (unbounded names, any depth): "nested" or dynamic
+        # objects would explode the mapping, and "flattened" has a depth limit that rejects the whole
+        # document and does not exist on OpenSearch. Full-text search runs on sidecar.*.content (text).
+        return {"type": "object", "enabled": False}
     raise ValueError(f"unknown field type {kind!r}")
 
 

@@ -139,6 +139,12 @@ class CallMetrics:
         self.redactions = Counter("sidecar_redactions", "Values masked, by type.", ("type",), registry=reg)
         self.cache_hits = Counter("llm_cache_hits", "Model calls answered from a client-side cache.",
                                   ("provider", "model", "operation"), registry=reg)
+        self.cost = Counter("gen_ai_client_cost_usd", "Price of model calls in US dollars, by service, provider "
+                            "and model (prices: genai-prices or SIDECAR_PRICES_FILE).",
+                            ("service_name", "provider", "model"), registry=reg)
+        self.cost_unknown = Counter("sidecar_cost_unknown_model", "Calls with token usage but no known price "
+                                    "(no cost is written for them).", ("provider", "model"), registry=reg)
+        self.service_label = ModelLabels(max_models)  # service names: the same normalising and cap
         self._seen_calls: set[tuple[str, str, str]] = set()
 
     def _preinit(self, provider: str, model: str, operation: str) -> None:
@@ -171,6 +177,12 @@ class CallMetrics:
         ttfc = doc.get("gen_ai.response.time_to_first_chunk")
         if isinstance(ttfc, float) and doc.get("gen_ai.request.stream"):
             self.ttfc.labels(provider, model, operation).observe(ttfc)
+        cost = doc.get("sidecar.cost.usd")
+        if isinstance(cost, (int, float)) and cost >= 0:
+            self.cost.labels(self.service_label(doc.get("service.name")), provider, model).inc(cost)
+        elif isinstance(doc.get("gen_ai.usage.input_tokens"), int) or isinstance(
+                doc.get("gen_ai.usage.output_tokens"), int):
+            self.cost_unknown.labels(provider, model).inc()
         for kind, count in (doc.get("sidecar.redaction.counts") or {}).items():
             if isinstance(count, int) and _RULE_NAME.fullmatch(kind):  # rule names: a bounded set
                 self.redactions.labels(kind).inc(count)

@@ -37,6 +37,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "SIDECAR_MODEL_HOSTS": ["bad host", "vllm:99999", "a.example=Bad Provider", "h:port"],
     "SIDECAR_EXCLUDE_HOSTS": ["a b", "host=provider", "h:0"],
     "SIDECAR_USER_HEADER": ["x user", "x:y"],
+    "SIDECAR_CONVERSATION_HEADER": ["x conv", "x:y"],
     "SIDECAR_REDACT_RULES": ["[", "{}", '[{"name": "TICKET"}]', '[{"name": "T", "pattern": "("}]',
                              '[{"name": "T", "pattern": "a", "validator": "nope"}]'],
     "SIDECAR_REDACT_IP": ["maybe"],
@@ -55,7 +56,8 @@ BAD_VALUES: dict[str, list[str]] = {
 }
 # Free text or paths: any string is a valid value (paths are checked where used, below).
 FREE_FORM = {"SIDECAR_SERVICE_NAME", "SIDECAR_HMAC_KEY", "SIDECAR_HMAC_KEY_FILE", "SIDECAR_REDACT_ALLOW",
-             "SIDECAR_SPOOL_DIR", "SIDECAR_STATE_DIR", "SIDECAR_STORE_PATH", "SIDECAR_AUDIT_KEYRING"}
+             "SIDECAR_SPOOL_DIR", "SIDECAR_STATE_DIR", "SIDECAR_STORE_PATH", "SIDECAR_AUDIT_KEYRING",
+             "SIDECAR_PRICES_FILE"}  # a path, read where calls are priced (the app)
 # The Elasticsearch connection settings are validated with the Elasticsearch client settings.
 ELASTICSEARCH = {name for name in (f"SIDECAR_{n.upper()}" for n in Settings.model_fields)
                  if name.startswith("SIDECAR_ELASTICSEARCH_")}

@@ -9,7 +9,9 @@ providers' own error bodies and headers. Behaviour is chosen by the model name:
   slow-NNN         waits NNN ms before answering
   binary / plain   a non-JSON body (application/octet-stream / text/plain)
   gzip-*           a gzip-compressed body
-Anything else: a normal answer that echoes the last user message.
+Anything else: a normal answer that echoes the last user message. A request that offers tools and
+does not end with a tool result is answered with a call of the first tool (``{"city": "Paris"}``;
+streamed: its arguments in several deltas), on the OpenAI chat / Responses and Anthropic formats.
 
 Run ``python tests/support/model_server.py [port]``; it prints its base URL.
 """
@@ -35,6 +37,30 @@ _ERRORS = {
     429: ("rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED", "Rate limit reached for requests."),
     503: ("server_overloaded", "overloaded_error", "UNAVAILABLE", "The server is overloaded."),
 }
+
+
+TOOL_ARGS = {"city": "Paris", "unit": "celsius"}
+
+
+def _tool_name(body: dict[str, Any]) -> str | None:
+    """The first offered tool's name, unless the conversation ends with a tool result."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    last = (body.get("messages") or body.get("input") or [None])[-1]
+    if isinstance(last, dict):
+        content = last.get("content")
+        if last.get("role") == "tool" or last.get("type") == "function_call_output" or (
+                isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result"
+                                                  for b in content)):
+            return None
+    fn = tools[0].get("function") if isinstance(tools[0].get("function"), dict) else tools[0]
+    return str(fn.get("name", "tool"))
+
+
+def _arg_pieces() -> list[str]:
+    text = json.dumps(TOOL_ARGS)
+    return [text[i:i + 7] for i in range(0, len(text), 7)]
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -184,12 +210,20 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"object": "list", "model": model, "data": [
                 {"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
                 "usage": {"prompt_tokens": 5, "total_tokens": 5}})
+        tool = _tool_name(body)
+        if path.endswith("/responses") and tool:
+            return self._json(200, {"id": "resp_2", "object": "response", "model": model, "status": "completed",
+                                    "output": [{"type": "function_call", "id": "fc_1", "call_id": "call_r1",
+                                                "name": tool, "arguments": json.dumps(TOOL_ARGS)}],
+                                    "usage": {"input_tokens": 20, "output_tokens": 9, "total_tokens": 29}})
         if path.endswith("/responses"):
             return self._json(200, {"id": "resp_1", "object": "response", "model": model, "status": "completed",
                                     "output": [{"type": "message", "role": "assistant", "content": [
                                         {"type": "output_text", "text": text}]}],
                                     "usage": {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}})
         completion = path.endswith("/completions") and not path.endswith("/chat/completions")
+        if tool:
+            return self._openai_tool(body, model, tool, usage, broken)
         if body.get("stream"):
             def events() -> Iterator[bytes]:
                 words = text.split(" ")
@@ -215,7 +249,63 @@ class Handler(BaseHTTPRequestHandler):
                                 "created": 1, "model": model + "-2024", "choices": [choice], "usage": usage},
                           {"x-request-id": "req_1"}, gz=gz)
 
+    def _openai_tool(self, body: dict[str, Any], model: str, tool: str, usage: dict[str, Any],
+                     broken: bool) -> None:
+        head = {"id": "chatcmpl-t1", "object": "chat.completion.chunk", "created": 1, "model": model + "-2024"}
+        if body.get("stream"):
+            def events() -> Iterator[bytes]:
+                first = {"index": 0, "id": "call_s1", "type": "function", "function": {"name": tool, "arguments": ""}}
+                yield b"data: " + json.dumps({**head, "choices": [{"index": 0, "delta": {
+                    "role": "assistant", "content": None, "tool_calls": [first]}, "finish_reason": None}]}).encode() \
+                    + b"\n\n"
+                for piece in _arg_pieces():
+                    delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                    yield b"data: " + json.dumps({**head, "choices": [{"index": 0, "delta": delta,
+                                                                       "finish_reason": None}]}).encode() + b"\n\n"
+                yield b"data: " + json.dumps({**head, "choices": [{"index": 0, "delta": {},
+                                                                   "finish_reason": "tool_calls"}]}).encode() + b"\n\n"
+                yield b"data: " + json.dumps({**head, "choices": [], "usage": usage}).encode() + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            return self._stream(events(), "text/event-stream", broken)
+        call = {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": json.dumps(TOOL_ARGS)}}
+        choice = {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                  "finish_reason": "tool_calls"}
+        return self._json(200, {"id": "chatcmpl-t1", "object": "chat.completion", "created": 1,
+                                "model": model + "-2024", "choices": [choice], "usage": usage})
+
+    def _anthropic_tool(self, body: dict[str, Any], model: str, tool: str, broken: bool) -> None:
+        usage = {"input_tokens": 30, "output_tokens": 12}
+        if body.get("stream"):
+            def events() -> Iterator[bytes]:
+                def ev(name: str, obj: Any) -> bytes:
+                    return f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
+                yield ev("message_start", {"type": "message_start", "message": {
+                    "id": "msg_t1", "type": "message", "role": "assistant", "model": model, "content": [],
+                    "stop_reason": None, "usage": {"input_tokens": 30, "output_tokens": 1}}})
+                yield ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                                 "content_block": {"type": "text", "text": ""}})
+                yield ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                 "delta": {"type": "text_delta", "text": "Checking."}})
+                yield ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+                yield ev("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
+                    "type": "tool_use", "id": "toolu_s1", "name": tool, "input": {}}})
+                for piece in _arg_pieces():
+                    yield ev("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                                     "delta": {"type": "input_json_delta", "partial_json": piece}})
+                yield ev("content_block_stop", {"type": "content_block_stop", "index": 1})
+                yield ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                                           "usage": {"output_tokens": 12}})
+                yield ev("message_stop", {"type": "message_stop"})
+            return self._stream(events(), "text/event-stream", broken)
+        return self._json(200, {"id": "msg_t1", "type": "message", "role": "assistant", "model": model,
+                                "content": [{"type": "text", "text": "Checking."},
+                                            {"type": "tool_use", "id": "toolu_1", "name": tool, "input": TOOL_ARGS}],
+                                "stop_reason": "tool_use", "stop_sequence": None, "usage": usage})
+
     def _anthropic(self, body: dict[str, Any], model: str, text: str, broken: bool, gz: bool) -> None:
+        tool = _tool_name(body)
+        if tool:
+            return self._anthropic_tool(body, model, tool, broken)
         if body.get("stream"):
             def events() -> Iterator[bytes]:
                 def ev(name: str, obj: Any) -> bytes:

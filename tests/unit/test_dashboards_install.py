@@ -97,12 +97,12 @@ def sidecar(*args: str, cwd: pathlib.Path, **env: str) -> subprocess.CompletedPr
                           cwd=cwd, env={**clean, "SIDECAR_SPOOL_DIR": str(cwd / "spool"), **env})
 
 
-@pytest.mark.parametrize("server", [(200, {"success": True, "successCount": 17})], indirect=True)
+@pytest.mark.parametrize("server", [(200, {"success": True, "successCount": 19})], indirect=True)
 def test_kibana_import_for_the_configured_prefix(server: Recorder, tmp_path: pathlib.Path) -> None:
     out = sidecar("--kibana", server.url, "--kibana-space", "audit", "--kibana-api-key", "a2V5",
                   cwd=tmp_path, SIDECAR_INDEX_PREFIX="acme")
     assert out.returncode == 0, out.stderr
-    assert "Kibana: imported 17 saved objects" in out.stdout
+    assert "Kibana: imported 19 saved objects" in out.stdout
     ((path, headers, body),) = server.requests
     assert path == "/s/audit/api/saved_objects/_import?overwrite=true"
     assert headers["kbn-xsrf"] and headers["Authorization"] == "ApiKey a2V5"

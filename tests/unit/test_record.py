@@ -24,7 +24,7 @@ def test_document_key_order_and_names() -> None:
 
 def test_every_field_has_a_storage_type_and_a_description() -> None:
     types = field_types()
-    assert set(types.values()) <= {"keyword", "text", "date", "long", "double", "boolean", "object"}
+    assert set(types.values()) <= {"keyword", "text", "date", "long", "double", "boolean", "object", "json"}
     assert all(info.description for info in AuditRecord.model_fields.values())
     for name in ("gen_ai.request.model", "gen_ai.usage.input_tokens", "http.response.status_code", "error.type",
                  "user.id", "trace.id", "url.full", "server.address"):
