@@ -195,7 +195,9 @@ cmd_up() {
     port="$(free_port)"
     tport="$(free_port)"
     log "starting Elasticsearch $ES_VERSION on 127.0.0.1:$port with Java $major ($java_home)"
-    if ! as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" \
+    # The launcher (-d) is left in the background: it normally returns once the node is up, but it has
+    # been seen to stay waiting on a node that serves; the node's pid file and its health decide here.
+    as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" \
         "$ES_HOME/bin/elasticsearch" -d -p "$node_pid" \
         -E cluster.name="$CLUSTER" \
         -E node.name=sidecar-test-node \
@@ -208,14 +210,18 @@ cmd_up() {
         -E xpack.security.enabled=false \
         -E cluster.routing.allocation.disk.threshold_enabled=false \
         -E action.destructive_requires_name=false \
-        >>"$STARTUP_OUT" 2>&1 </dev/null; then
-        log "Elasticsearch failed to start"
-        log_tail
-        exit 1
-    fi
+        >>"$STARTUP_OUT" 2>&1 </dev/null &
+    local launcher=$!
     local url="http://127.0.0.1:$port" waited=0
-    # -d returns once the node has started its own process; wait for it to serve.
     while ((waited < TIMEOUT)); do
+        if [[ -n "$launcher" ]] && ! kill -0 "$launcher" 2>/dev/null; then
+            if ! wait "$launcher"; then
+                log "Elasticsearch failed to start"
+                log_tail
+                exit 1
+            fi
+            launcher=""
+        fi
         if [[ -s "$node_pid" ]]; then
             cp "$node_pid" "$PIDFILE"
             if ! is_alive; then
@@ -308,7 +314,8 @@ start_cluster_node() {  # $1 = node number; its ports are in node$1.conf
     rm -f "$(node_pidfile "$i")"
     if [[ "$(id -u)" -eq 0 ]]; then chown -R "$ES_USER" "$dir"; fi
     log "starting cluster node$i on 127.0.0.1:$port (transport $tport)"
-    if ! as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
+    # The launcher is left in the background (see cmd_up); wait_cluster decides by the nodes' health.
+    as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
         "$ES_HOME/bin/elasticsearch" -d -p "$(node_pidfile "$i")" \
         -E cluster.name="$CLUSTER3" \
         -E node.name="node$i" \
@@ -323,11 +330,7 @@ start_cluster_node() {  # $1 = node number; its ports are in node$1.conf
         -E cluster.routing.allocation.disk.threshold_enabled=false \
         -E action.destructive_requires_name=false \
         -E node.processors=1 \
-        >>"$dir/logs/startup.out" 2>&1 </dev/null; then
-        log "node$i failed to start"
-        tail -n 60 "$dir/logs/startup.out" "$dir/logs/$CLUSTER3.log" >&2 2>/dev/null || true
-        return 1
-    fi
+        >>"$dir/logs/startup.out" 2>&1 </dev/null &
 }
 
 wait_cluster() {  # $1 = nodes expected
