@@ -32,7 +32,7 @@ from sidecar.audit.holds import es_query, holds_doc
 from sidecar.audit.ledger import EID, SEQ, newest
 from sidecar.record import field_types
 from sidecar.ship._elasticsearch import ElasticsearchError, ElasticsearchSink, _Transient
-from sidecar.ship._templates import audit_mappings
+from sidecar.ship._templates import audit_mappings, replica_settings
 
 Hit = tuple[str, str, int, int, dict[str, Any]]  # (index, id, seq_no, primary_term, source)
 _EVENTS_MAPPING = {"dynamic": False, "properties": {
@@ -68,8 +68,12 @@ def _call(sink: ElasticsearchSink, method: str, path: str, body: Any = None, *, 
 
 def _ensure_index(sink: ElasticsearchSink, name: str, mappings: dict[str, Any]) -> None:
     if not _exists(sink, name):
-        _call(sink, "PUT", f"/{name}", {"settings": {"number_of_replicas": sink.number_of_replicas},
-                                        "mappings": mappings}, ok=(200, 400))
+        # 400 only when another writer created it meanwhile; any other refusal must not leave the index to
+        # be made by dynamic mapping (ids as text cannot be sorted on).
+        answer = _call(sink, "PUT", f"/{name}", {"settings": replica_settings(sink.number_of_replicas),
+                                                 "mappings": mappings}, ok=(200, 400))
+        if isinstance(answer, dict) and "error" in answer and not _exists(sink, name):
+            raise ElasticsearchError(f"PUT {name}: {json.dumps(answer)[:300]}")
 
 
 def _exists(sink: ElasticsearchSink, name: str) -> bool:
