@@ -33,8 +33,9 @@ demo: $(VENV)/.installed
 		| $(PY) -m json.tool --no-ensure-ascii
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check sidecar tests bench examples
+	$(VENV)/bin/ruff check sidecar tests bench examples tools
 	$(VENV)/bin/mypy
+	PYTHONPATH=tools $(VENV)/bin/lint-imports --no-cache
 
 # Debian packages the tests need: Maven and unzip fetch the Elasticsearch test server;
 # prometheus brings promtool and the server for the alert-rule tests.

@@ -44,7 +44,7 @@ SIDECAR = pathlib.Path(sys.executable).parent / "sidecar"
 
 
 def shipper_vs_raw(urls: list[str], master: pathlib.Path, work: pathlib.Path, n: int, rounds: int) -> dict[str, Any]:
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship.elasticsearch import ElasticsearchSink
 
     es = ES(urls[0])
     docs = read_docs(master)

@@ -32,7 +32,7 @@ from sidecar.audit import IntegrityKey
 from sidecar.record import AuditRecord
 from sidecar.redact import derive
 from sidecar.ship import Shipper, SqliteStore
-from sidecar.ship._elasticsearch import ElasticsearchSink
+from sidecar.ship.elasticsearch import ElasticsearchSink
 from sidecar.spool import SpoolConfig, SpoolReader, SpoolWriter
 from sidecar.telemetry import Metrics
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.es:
         ap.error("give --es URL or set SIDECAR_TEST_ES_URL")
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship.elasticsearch import ElasticsearchSink
 
     es = ES(args.es)
     prefix = f"benchr{uuid.uuid4().hex[:8]}"

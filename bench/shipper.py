@@ -92,7 +92,7 @@ def copy_spool(src: pathlib.Path, dst: pathlib.Path) -> None:
 
 
 def bench_encode(spool: pathlib.Path, repeat: int) -> dict[str, Any]:
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship.elasticsearch import ElasticsearchSink
     from sidecar.spool import SpoolReader
 
     sink = ElasticsearchSink("http://127.0.0.1:9", index_prefix="bench-encode", batch_max_bytes=BATCH_BYTES)
@@ -206,7 +206,7 @@ def ship(spool: pathlib.Path, sink: Any, batch_size: int) -> tuple[float, int]:
 
 def bench_es_vs_raw(es: ES, master: pathlib.Path, work: pathlib.Path, n: int, rounds: int,
                     prefixes: list[str]) -> dict[str, Any]:
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship.elasticsearch import ElasticsearchSink
 
     raw_t, sink_t = [], []
     docs = read_docs(master)
@@ -241,7 +241,7 @@ def bench_es_vs_raw(es: ES, master: pathlib.Path, work: pathlib.Path, n: int, ro
 def bench_batch_sizes(es: ES | None, master: pathlib.Path, work: pathlib.Path, n: int, sizes: list[int],
                       prefix: str) -> dict[str, Any]:
     from sidecar.ship import SqliteStore
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.ship.elasticsearch import ElasticsearchSink
 
     out: dict[str, Any] = {"sizes": sizes, "elasticsearch": {}, "sqlite": {}}
     for bs in sizes:

@@ -90,8 +90,8 @@ def make_capture(rt: Any, size: int, stream: bool) -> Any:
 def _runtime(spool_dir: pathlib.Path, fsync: str = "interval", **extra: Any) -> Any:
     from prometheus_client import CollectorRegistry
 
-    from sidecar._config import load_settings
-    from sidecar.instrument._runtime import Runtime
+    from sidecar.app._runtime import Runtime
+    from sidecar.config import load_settings
 
     settings = load_settings(spool_dir=spool_dir, spool_fsync=fsync, hmac_key=HMAC_KEY, service_name="bench",
                              spool_queue_size=1_000_000, **extra)

@@ -4,9 +4,9 @@
     sidecar.instrument()
 """
 
-from sidecar._config import ConfigError, Settings
-from sidecar._context import conversation_context, user_context
-from sidecar.instrument import flush, instrument, uninstrument
+from sidecar.app import flush, instrument, uninstrument
+from sidecar.app.context import conversation_context, user_context
+from sidecar.config import ConfigError, Settings
 from sidecar.record import AuditRecord
 
 __version__ = "0.1.0"

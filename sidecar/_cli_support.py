@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from sidecar._config import Settings
+    from sidecar.config import Settings
 
 USAGE, FAILURE = 2, 1
 

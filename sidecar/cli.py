@@ -29,9 +29,9 @@ from sidecar._cli_support import (
     http_url,
     index_prefix,
 )
-from sidecar._config import ConfigError, Settings, describe_settings, load_settings
-from sidecar._terminal import terminal_safe
-from sidecar.daemon._http import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
+from sidecar.config import ConfigError, Settings, describe_settings, load_settings
+from sidecar.daemon import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
+from sidecar.terminal import terminal_safe
 
 log = logging.getLogger("sidecar")
 
@@ -126,8 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ilm_policy(settings: Settings) -> str | None:
     """The ILM policy to name in the audit template, when the cluster has ILM (see `retention apply`)."""
-    from sidecar.retention import policy_name
-    from sidecar.retention._cluster import Client, detect
+    from sidecar.retention import Client, detect, policy_name
 
     client = Client.from_settings(settings)
     try:
@@ -144,11 +143,11 @@ def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any
     policy) and exports its node pool on /metrics; readers (verify, advise) do not need to."""
     if settings.elasticsearch_url:
         from sidecar.es import EsClient
-        from sidecar.ship._elasticsearch import ElasticsearchSink
+        from sidecar.ship.elasticsearch import ElasticsearchSink
 
         client = EsClient.from_settings(settings)
         if shipping and not once:
-            from sidecar.es._metrics import track_in_default_registry
+            from sidecar.es import track_in_default_registry
 
             track_in_default_registry(client)
         return ElasticsearchSink(
@@ -163,10 +162,10 @@ def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any
 
 
 def cmd_run(settings: Settings, once: bool) -> int:
-    from sidecar._files import UnsafePathError, private_dir, resolve_group
     from sidecar.daemon import RetentionKeeper, serve_health, single_instance
+    from sidecar.files import UnsafePathError, private_dir, resolve_group
     from sidecar.ship import Shipper
-    from sidecar.ship._metrics import ShipperMetrics
+    from sidecar.ship.metrics import ShipperMetrics
     from sidecar.spool import SpoolReader
 
     try:
@@ -180,7 +179,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir, group=group)
         key = _integrity_key(settings, group)
         if not settings.elasticsearch_url:  # the store file: private, never through a symlink
-            from sidecar.ship._sqlite import connect_private
+            from sidecar.ship.sqlite import connect_private
 
             connect_private(settings.embedded_store_path).close()
     except (UnsafePathError, ValueError) as exc:
@@ -209,7 +208,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         log.warning("sink not ready yet (%s); retrying while shipping", exc)
     retention.tick()  # retention in force from the first run (retried every minute until installed)
     shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
-    from sidecar.anomaly import AnomalyDetector
+    from sidecar.daemon.anomaly import AnomalyDetector
 
     detector = AnomalyDetector(settings.sidecar_state_dir / "anomaly.json", REGISTRY,
                                max_models=settings.max_model_labels)
@@ -223,7 +222,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
-    from sidecar._advise import AdviceMetrics, advise
+    from sidecar.daemon.advise import AdviceMetrics, advise
 
     advice = AdviceMetrics(REGISTRY)
 
@@ -253,7 +252,7 @@ def _integrity_key(settings: Settings, group: int | None) -> Any:
 def _head_exporter(settings: Settings) -> Callable[[dict[str, Any]], None]:
     """Each new chain head goes to the log (`audit head: {...}`) and to state_dir/audit-head.json: ship
     either somewhere the store's writers cannot reach, for `sidecar audit verify --anchor`."""
-    from sidecar._files import replace_private, write_all
+    from sidecar.files import replace_private, write_all
 
     path = settings.sidecar_state_dir / "audit-head.json"
 
@@ -358,7 +357,7 @@ def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: A
 
 
 def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar._advise import advise, render
+    from sidecar.daemon.advise import advise, render
 
     since = args.since or _since("24h")
     report = advise(fetch_docs(settings, since, args.until), max_timeout=args.max_timeout)
@@ -375,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "dashboards" and args.dashboards_command == "path":
-        from sidecar._dashboards import find_dashboards
+        from sidecar.dashboards.install import find_dashboards
 
         folder = find_dashboards(None)
         if folder is None:
@@ -428,7 +427,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar._dashboards import find_dashboards, install
+    from sidecar.dashboards.install import find_dashboards, install
 
     if not args.kibana and not args.grafana:
         return fail("dashboards install: nothing to do: give --kibana URL and/or --grafana URL", USAGE)

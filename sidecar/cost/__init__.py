@@ -2,6 +2,12 @@
 
 An unknown model gets no cost (and is counted), never a guess."""
 
-from sidecar.cost._book import Cost, PriceBook, PricesFileError, database_version
+from sidecar.cost._book import Cost, PriceBook, PricesFileError, Usage, database_version
 
-__all__ = ["Cost", "PriceBook", "PricesFileError", "database_version"]
+__all__ = [
+    "Cost",
+    "PriceBook",
+    "PricesFileError",
+    "Usage",
+    "database_version",
+]

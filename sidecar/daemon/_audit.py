@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sidecar._config import Settings
-from sidecar._terminal import terminal_safe
 from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
 from sidecar.audit.ledger import newest
+from sidecar.config import Settings
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
+from sidecar.terminal import terminal_safe
 
 MakeSink = Callable[[Settings], Any]
 
@@ -78,7 +78,7 @@ Sources = tuple[Any, list[dict[str, Any]], list[Finding], str, list[dict[str, An
 def _sources(settings: Settings, make_sink: MakeSink) -> Sources:
     """(records, digests, store findings, where, ledger events)."""
     if settings.elasticsearch_url:
-        from sidecar.ship._es_erase import read_events, records_pattern
+        from sidecar.ship.es_erase import read_events, records_pattern
 
         sink = make_sink(settings)
         prefix = settings.index_prefix
@@ -166,7 +166,7 @@ def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:
     """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
     writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
     if settings.elasticsearch_url:
-        from sidecar.ship._es_erase import read_events
+        from sidecar.ship.es_erase import read_events
 
         sink = make_sink(settings)
         heads, events = sink.heads(), read_events(sink)

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sidecar._config import Settings
 from sidecar.audit import KeyRing
 from sidecar.audit.erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
 from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
 from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, SEQ, TAGS, make_event, newest, read_ledger
+from sidecar.config import Settings
 from sidecar.daemon._audit import AuditUsageError, key_ring
 from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
 

@@ -7,13 +7,13 @@ import os
 import pathlib
 from typing import IO
 
-from sidecar._files import open_private, private_dir
+from sidecar.files import open_private, private_dir
 
 
 def single_instance(state_dir: pathlib.Path, group: int | None = None) -> IO[str] | None:
     """Hold an exclusive lock on ``state_dir/sidecar.lock`` (0600, never through a symlink): two sidecars on
     one spool would race on the checkpoint. Returns the open lock file (keep it open), or None when another
-    sidecar holds it. Raises :class:`~sidecar._files.UnsafePathError` for an unsafe directory or file."""
+    sidecar holds it. Raises :class:`~sidecar.files.UnsafePathError` for an unsafe directory or file."""
     private_dir(state_dir, group)
     fd = open_private(state_dir / "sidecar.lock", os.O_RDWR, group)
     fh = os.fdopen(fd, "r+")

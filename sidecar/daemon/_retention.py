@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sidecar._config import Settings
+    from sidecar.config import Settings
 
 log = logging.getLogger("sidecar.retention")
 
@@ -32,7 +32,7 @@ class RetentionKeeper:
         self._next = time.monotonic() + (self.period if ok else self.retry)
 
     def install(self) -> bool:
-        from sidecar.retention._apply import apply
+        from sidecar.retention import apply
 
         out = io.StringIO()
         try:

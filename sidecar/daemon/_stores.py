@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sidecar._config import Settings
 from sidecar.audit.holds import sql_clause
+from sidecar.config import Settings
 
 Build = Callable[[dict[str, Any] | None], dict[str, Any]]
 
@@ -54,7 +54,7 @@ class EmbeddedRecords:
 
 
 class ElasticRecords:
-    """Elasticsearch / OpenSearch: daily indices plus the hold index (see sidecar/ship/_es_erase.py)."""
+    """Elasticsearch / OpenSearch: daily indices plus the hold index (see sidecar/ship/es_erase.py)."""
 
     def __init__(self, settings: Settings, make_sink: Callable[[Settings], Any]) -> None:
         self.sink = make_sink(settings)
@@ -62,28 +62,28 @@ class ElasticRecords:
         self._touched: set[str] = set()  # indices whose documents were replaced: merged by purge()
 
     def events(self) -> list[dict[str, Any]]:
-        from sidecar.ship._es_erase import read_events
+        from sidecar.ship.es_erase import read_events
 
         return read_events(self.sink)
 
     def append_event(self, build: Build) -> dict[str, Any]:
-        from sidecar.ship._es_erase import append_event
+        from sidecar.ship.es_erase import append_event
 
         return append_event(self.sink, build)
 
     def matching(self, field: str, value: str) -> list[tuple[Any, dict[str, Any]]]:
-        from sidecar.ship._es_erase import matching
+        from sidecar.ship.es_erase import matching
 
         return [(hit, hit[4]) for hit in matching(self.sink, field, value)]
 
     def replace(self, items: list[tuple[Any, dict[str, Any]]]) -> list[str]:
-        from sidecar.ship._es_erase import replace
+        from sidecar.ship.es_erase import replace
 
         self._touched |= {loc[0] for loc, _ in items}
         return replace(self.sink, items)
 
     def purge(self) -> tuple[str, bool]:
-        from sidecar.ship._es_erase import expunge
+        from sidecar.ship.es_erase import expunge
 
         started = time.perf_counter()
         left = expunge(self.sink, self._touched)
@@ -94,7 +94,7 @@ class ElasticRecords:
         return f"old versions merged away (flush, _forcemerge?only_expunge_deletes=true) in {took:.2f}s", True
 
     def holds_changed(self, holds: list[dict[str, Any]]) -> str:
-        from sidecar.ship._es_erase import copy_held, drop_released, hold_index
+        from sidecar.ship.es_erase import copy_held, drop_released, hold_index
 
         copied = copy_held(self.sink, holds)
         dropped = drop_released(self.sink, holds)

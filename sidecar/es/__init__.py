@@ -15,7 +15,7 @@ from sidecar.es._client import (
     short,
     split_urls,
 )
-from sidecar.es._metrics import ClientMetrics
+from sidecar.es._metrics import ClientMetrics, track_in_default_registry
 from sidecar.es._scan import ScanError, distribution, scan
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "scan",
     "short",
     "split_urls",
+    "track_in_default_registry",
 ]

@@ -36,7 +36,7 @@ from elastic_transport.client_utils import parse_cloud_id, url_to_node_config
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
 if TYPE_CHECKING:
-    from sidecar._config import Settings
+    from sidecar.config import Settings
 
 # The transport logs every request at INFO and every internal retry with a traceback, and its node pool
 # a warning per failed attempt; the sidecar logs failures itself (one line) and counts node failures

@@ -9,6 +9,7 @@ See ``docs/redaction.md`` for the rules, placeholders, configuration and the fai
 
 from __future__ import annotations
 
+from ._bound import cut_kept
 from ._engine import REGEX_ENGINE, Finding, Redactor, Summary, check_rule, parse_rules
 from ._errors import RedactionError
 from ._key import AppKeys, app_keys, derive, load_or_create_key, read_key_ring
@@ -27,6 +28,7 @@ __all__ = [
     "Summary",
     "app_keys",
     "check_rule",
+    "cut_kept",
     "derive",
     "load_or_create_key",
     "parse_rules",

@@ -19,7 +19,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-from sidecar._files import UnsafePathError, open_private, private_dir, write_all
+from sidecar.files import UnsafePathError, open_private, private_dir, write_all
 
 from ._errors import RedactionError
 

@@ -10,8 +10,8 @@
 See ``docs/retention.md``.
 """
 
-from sidecar.retention._apply import retention_apply, retention_verify
-from sidecar.retention._cluster import ClusterError, ClusterInfo
+from sidecar.retention._apply import apply, retention_apply, retention_verify
+from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, detect
 from sidecar.retention._enforcer import EnforceReport, Partition, enforce, is_expired, newest_expired_day
 from sidecar.retention._policies import (
     RetentionConfigError,
@@ -25,13 +25,16 @@ from sidecar.retention._policies import (
 )
 
 __all__ = [
+    "Client",
     "ClusterError",
     "ClusterInfo",
     "EnforceReport",
     "Partition",
     "RetentionConfigError",
+    "apply",
     "check_retention_days",
     "data_stream_template",
+    "detect",
     "enforce",
     "generated_files",
     "ilm_policy",

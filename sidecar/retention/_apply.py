@@ -8,7 +8,7 @@ import sqlite3
 import urllib.parse
 from typing import Any, TextIO
 
-from sidecar._config import MIN_RETENTION_DAYS, Settings
+from sidecar.config import MIN_RETENTION_DAYS, Settings
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, detect
 from sidecar.retention._enforcer import enforce_cluster, enforce_store, write_marker
 from sidecar.retention._holds import keep_held_in_cluster
@@ -25,8 +25,8 @@ from sidecar.retention._policies import (
     policy_name,
 )
 from sidecar.retention._verify import verify_cluster, verify_store
-from sidecar.ship._sqlite import SqliteStore
-from sidecar.ship._templates import template_names
+from sidecar.ship.sqlite import SqliteStore
+from sidecar.ship.templates import template_names
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

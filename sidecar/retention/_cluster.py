@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.es import ClientOptions, EsClient, EsUnavailable, Response, redact_url
 
 Mode = Literal["ilm", "ism", "enforcer"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.retention._cluster import Client, ClusterError
 from sidecar.retention._holds import holds_in_force, keep_held_in_cluster, store_clause, store_events
 from sidecar.retention._policies import meta_index

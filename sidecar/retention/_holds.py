@@ -13,10 +13,10 @@ import logging
 import sqlite3
 from typing import Any
 
-from sidecar._config import Settings
 from sidecar.audit import IntegrityKey, KeyRing
 from sidecar.audit.holds import sql_clause
 from sidecar.audit.ledger import KIND, SEQ, Ledger, read_ledger
+from sidecar.config import Settings
 
 log = logging.getLogger("sidecar.retention")
 
@@ -70,8 +70,8 @@ def store_clause(holds: list[dict[str, Any]]) -> tuple[str, list[str]]:
 def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
     """(an Elasticsearch sink to copy with, the ledger events)."""
     from sidecar.es import EsClient
-    from sidecar.ship._elasticsearch import ElasticsearchSink
-    from sidecar.ship._es_erase import read_events
+    from sidecar.ship.elasticsearch import ElasticsearchSink
+    from sidecar.ship.es_erase import read_events
 
     sink = ElasticsearchSink(EsClient.from_settings(settings), index_prefix=settings.index_prefix, max_retries=2,
                              timeout=settings.elasticsearch_timeout)
@@ -81,7 +81,7 @@ def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
 def keep_held_in_cluster(settings: Settings) -> str:
     """Copy every held document of the daily indices into the hold index and say so ("" with no hold);
     raises when it cannot (the caller then deletes nothing this pass)."""
-    from sidecar.ship._es_erase import copy_held, hold_index
+    from sidecar.ship.es_erase import copy_held, hold_index
 
     sink, events = cluster_events(settings)
     try:
@@ -98,7 +98,7 @@ def check_hold_index(settings: Settings, oldest_kept: str) -> tuple[list[str], l
     """(notes, problems) about ``{prefix}-hold``: a copy that no hold keeps and that is older than the
     limit (``oldest_kept``, an RFC 3339 time) outstayed retention."""
     from sidecar.audit.holds import holds_doc
-    from sidecar.ship._es_erase import hold_index, search
+    from sidecar.ship.es_erase import hold_index, search
 
     sink, events = cluster_events(settings)
     index = hold_index(settings.index_prefix)

@@ -20,8 +20,8 @@ import json
 import math
 from typing import Any
 
-from sidecar._config import MIN_RETENTION_DAYS
-from sidecar.ship._templates import (
+from sidecar.config import MIN_RETENTION_DAYS
+from sidecar.ship.templates import (
     MANAGED_BY,
     audit_index_pattern,
     audit_mappings,

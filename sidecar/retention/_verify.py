@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sidecar._config import MIN_RETENTION_DAYS, Settings
+from sidecar.config import MIN_RETENTION_DAYS, Settings
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, _redact
 from sidecar.retention._enforcer import (
     Partition,
@@ -43,7 +43,7 @@ from sidecar.retention._enforcer import (
 )
 from sidecar.retention._holds import check_hold_index, holds_in_force, store_clause, store_events
 from sidecar.retention._policies import delete_after_days, meta_index, parse_duration, policy_name
-from sidecar.ship._templates import template_names
+from sidecar.ship.templates import template_names
 
 GRACE = dt.timedelta(hours=2)
 _DAY = 86400.0

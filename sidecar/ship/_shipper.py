@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sidecar.audit import DigestBuilder, IntegrityKey, head_of
-from sidecar.ship._metrics import ShipperMetrics, record_view
-from sidecar.ship._sink import Sink, SinkStopped, SpoolDoc
+from sidecar.ship._sink import Sink, SinkStopped
+from sidecar.ship.metrics import ShipperMetrics, record_view
+from sidecar.spool import SpoolDoc
 
 if TYPE_CHECKING:
     from sidecar.spool import SpoolReader

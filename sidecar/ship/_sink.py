@@ -13,18 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class SpoolDoc:
-    """One spooled record, as the shipper hands it to a sink.
-
-    ``raw`` is the JSON document exactly as written by the application (no newline);
-    ``doc_id`` and ``day`` (``YYYY.MM.DD`` of ``@timestamp``) are read from its fixed prefix.
-    """
-
-    doc_id: str
-    day: str
-    raw: bytes
+from sidecar.spool.document import SpoolDoc
 
 
 @dataclass(slots=True)

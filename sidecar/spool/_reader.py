@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar._files import UnsafePathError, private_dir, replace_private, write_all
-from sidecar.ship._sink import SpoolDoc
+from sidecar.files import UnsafePathError, private_dir, replace_private, write_all
 from sidecar.spool._writer import OPEN_SUFFIX, SEALED_SUFFIX
+from sidecar.spool.document import SpoolDoc
 
 # The writer puts event.id and @timestamp first, so id and day are read without parsing the document.
 log = logging.getLogger("sidecar.spool")
@@ -130,7 +130,7 @@ class Checkpoint:
 class SpoolReader:
     def __init__(self, spool_dir: pathlib.Path, state_dir: pathlib.Path, *, abandon_seconds: float = 300.0,
                  group: int | None = None) -> None:
-        """Raises :class:`~sidecar._files.UnsafePathError` for a spool or state directory someone else
+        """Raises :class:`~sidecar.files.UnsafePathError` for a spool or state directory someone else
         prepared (world-writable without the sticky bit, another owner) or a symlink."""
         self.spool_dir = private_dir(spool_dir, group, shared=True)
         self.group = group

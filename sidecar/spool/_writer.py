@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sidecar._files import open_private, private_dir
-from sidecar.audit import IntegrityKey
-from sidecar.audit._chain import chain_line, chain_of
+from sidecar.audit import IntegrityKey, chain_line, chain_of
+from sidecar.files import open_private, private_dir
 from sidecar.telemetry import Metrics
 
 log = logging.getLogger("sidecar.spool")

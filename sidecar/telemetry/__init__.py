@@ -1,7 +1,9 @@
-"""Spans and Prometheus metrics."""
+"""The Prometheus metric families and their bounded, redacted labels, shared by the application and the
+sidecar (which derives the same families from shipped records)."""
 
 from sidecar.telemetry._metrics import (
     CALL_LABELS,
+    DURATION_BUCKETS,
     KNOWN_STATUS_CODES,
     CallMetrics,
     Metrics,
@@ -10,9 +12,15 @@ from sidecar.telemetry._metrics import (
     provider_label,
     status_label,
 )
-from sidecar.telemetry._spans import apply_to_span, span_name
 
 __all__ = [
-    "CALL_LABELS", "KNOWN_STATUS_CODES", "CallMetrics", "Metrics", "ModelLabels", "apply_to_span", "model_label_value",
-    "provider_label", "span_name", "status_label",
+    "CALL_LABELS",
+    "DURATION_BUCKETS",
+    "KNOWN_STATUS_CODES",
+    "CallMetrics",
+    "Metrics",
+    "ModelLabels",
+    "model_label_value",
+    "provider_label",
+    "status_label",
 ]  # fmt: skip

@@ -95,7 +95,7 @@ def exported(live_metrics: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     The sidecar's live /metrics; plus, where it is not (yet) there: the application's own registry
     (the app-only pipeline counters, served with SIDECAR_METRICS_PORT) and the anomaly detector's
     families, registered on a registry by the same code `sidecar run` uses."""
-    from sidecar.anomaly import AnomalyDetector
+    from sidecar.daemon.anomaly import AnomalyDetector
     from sidecar.telemetry import Metrics
 
     names = dict.fromkeys(exposition_names(live_metrics), "sidecar /metrics")
@@ -273,7 +273,7 @@ SAMPLE = {"${service:regex}": "checkout", "${provider:regex}": "(openai|anthropi
 
 
 def test_import_form_has_inputs_and_is_generated_from_the_provisionable_file() -> None:
-    from sidecar._dashboards import grafana_import_form
+    from sidecar.dashboards.install import grafana_import_form
 
     form = json.loads(IMPORT_FORM.read_text())
     assert form == grafana_import_form(dashboard()), "regenerate grafana/llm-audit.import.json"
@@ -361,8 +361,8 @@ def rison(text: str) -> Any:
 def test_error_and_anomaly_panels_link_to_kibana_discover_with_time_and_filters() -> None:
     import urllib.parse
 
-    from sidecar._kibana import saved_objects
-    from sidecar.ship._templates import anomaly_template, audit_template
+    from sidecar.dashboards.kibana import saved_objects
+    from sidecar.ship.templates import anomaly_template, audit_template
 
     dash = dashboard()
     searches = {o["id"]: o for o in saved_objects("llm-audit") if o["type"] == "search"}

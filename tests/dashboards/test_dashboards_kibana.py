@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sidecar._kibana import (
+from sidecar.dashboards.kibana import (
     CORE_MIGRATION_VERSION,
     OLDEST_KIBANA,
     RECORDS,
@@ -25,7 +25,7 @@ from sidecar._kibana import (
     saved_objects,
     to_ndjson,
 )
-from sidecar.ship._templates import anomaly_template, audit_template, deadletter_template
+from sidecar.ship.templates import anomaly_template, audit_template, deadletter_template
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NDJSON = REPO / "dashboards" / "kibana" / "llm-audit.ndjson"
@@ -83,7 +83,8 @@ def templates(prefix: str) -> dict[str, dict[str, str]]:
 
 def test_the_shipped_file_is_the_generators_output() -> None:
     assert NDJSON.read_bytes() == to_ndjson(saved_objects("llm-audit")), \
-        "dashboards/kibana/llm-audit.ndjson is stale: python -m sidecar._kibana > dashboards/kibana/llm-audit.ndjson"
+        ("dashboards/kibana/llm-audit.ndjson is stale: "
+         "python -m sidecar.dashboards.kibana > dashboards/kibana/llm-audit.ndjson")
 
 
 def test_export_form_of_kibana_8() -> None:

@@ -104,7 +104,7 @@ def test_query_never_sends_terminal_controls(tmp_path: pathlib.Path) -> None:
     import threading
 
     from sidecar.ship import SqliteStore
-    from sidecar.ship._sink import SpoolDoc
+    from sidecar.spool import SpoolDoc
 
     hostile = "gpt-4o\x1b[2K\x1b[1A\rFAKE\nLINE\u202eevil\x9b31m\u2028x\x07"
     store_path = tmp_path / "spool" / ".sidecar" / "audit.db"

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar._config import ConfigError, Settings, load_settings
 from sidecar.cli import _parser
+from sidecar.config import ConfigError, Settings, load_settings
 
 BIN = pathlib.Path(sys.executable).parent / "sidecar"
 KEY = "k" * 40

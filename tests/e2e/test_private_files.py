@@ -124,10 +124,10 @@ def test_shared_group_spool(tmp_path: pathlib.Path, model_url: str) -> None:
 
 
 def test_default_spool_is_per_user_not_tmp(tmp_path: pathlib.Path) -> None:
-    from sidecar._config import Settings
+    from sidecar.config import Settings
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
-    code = "from sidecar._config import Settings; print(Settings().spool_dir)"
+    code = "from sidecar.config import Settings; print(Settings().spool_dir)"
     xdg = subprocess.run([sys.executable, "-c", code], env=dict(env, XDG_STATE_HOME=str(tmp_path / "xdg")),
                          capture_output=True, text=True, check=True).stdout.strip()
     assert xdg == str(tmp_path / "xdg" / "llm-audit-sidecar" / "spool")

@@ -34,7 +34,7 @@ import pytest
 import urllib3
 
 from sidecar.record import AuditRecord
-from sidecar.ship._sink import SpoolDoc
+from sidecar.spool.document import SpoolDoc
 
 REPO = Path(__file__).resolve().parents[2]
 ES_SCRIPT = REPO / "scripts" / "elasticsearch.sh"

@@ -16,7 +16,7 @@ import requests_cache
 import tenacity
 from sidecar_testing import Instrumented
 
-from sidecar._advise import advise, render
+from sidecar.daemon.advise import advise, render
 from sidecar.ship import Shipper, SqliteStore
 from sidecar.spool import SpoolReader
 
@@ -116,9 +116,9 @@ def test_advise_reads_a_time_range_from_elasticsearch(tmp_path: pathlib.Path, es
     """With Elasticsearch the time range is filtered by the cluster, not by reading every index."""
     import datetime as dt
 
-    from sidecar._config import load_settings
     from sidecar.cli import fetch_docs
-    from sidecar.ship._elasticsearch import ElasticsearchSink
+    from sidecar.config import load_settings
+    from sidecar.ship.elasticsearch import ElasticsearchSink
 
     today = dt.datetime.now(tz=dt.timezone.utc)
     old = docs_factory(5, day=(today - dt.timedelta(days=3)).strftime("%Y.%m.%d"))  # type: ignore[operator]

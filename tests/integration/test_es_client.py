@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sidecar._config import ConfigError, load_settings
+from sidecar.config import ConfigError, load_settings
 from sidecar.es import ClientMetrics, ClientOptions, EsClient, EsUnavailable, scan
-from sidecar.ship._elasticsearch import ElasticsearchSink
+from sidecar.ship.elasticsearch import ElasticsearchSink
 
 
 def _dead_url() -> str:
@@ -201,7 +201,7 @@ def test_a_patched_transport_never_sees_the_sidecar(elasticsearch_url: str) -> N
 
 
 def test_replica_settings() -> None:
-    from sidecar.ship._templates import audit_template, digest_template, replica_settings
+    from sidecar.ship.templates import audit_template, digest_template, replica_settings
 
     assert replica_settings("0-1") == {"index.auto_expand_replicas": "0-1"}
     assert replica_settings("1-all") == {"index.auto_expand_replicas": "1-all"}

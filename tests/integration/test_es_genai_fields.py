@@ -10,8 +10,8 @@ from typing import Any
 
 from capture_factory import builder, capture
 
-from sidecar.ship._elasticsearch import ElasticsearchSink
-from sidecar.ship._sink import SpoolDoc
+from sidecar.ship.elasticsearch import ElasticsearchSink
+from sidecar.spool.document import SpoolDoc
 
 
 def _deep(depth: int) -> Any:

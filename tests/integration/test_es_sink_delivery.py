@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.ship._elasticsearch import DeadLetterError, ElasticsearchSink
+from sidecar.ship.elasticsearch import DeadLetterError, ElasticsearchSink
 
 
 def _sink(url: str, prefix: str, **kw: Any) -> ElasticsearchSink:

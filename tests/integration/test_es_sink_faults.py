@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from sidecar.ship._elasticsearch import ElasticsearchError, ElasticsearchSink
-from sidecar.ship._sink import SinkStopped, SpoolDoc
+from sidecar.ship._sink import SinkStopped
+from sidecar.ship.elasticsearch import ElasticsearchError, ElasticsearchSink
+from sidecar.spool import SpoolDoc
 
 
 def _sink(url: str, prefix: str, **kw: Any) -> ElasticsearchSink:

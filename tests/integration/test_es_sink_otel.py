@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from sidecar.ship._elasticsearch import ElasticsearchSink
+from sidecar.ship.elasticsearch import ElasticsearchSink
 
 
 @pytest.fixture

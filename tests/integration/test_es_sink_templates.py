@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sidecar.record import field_types
-from sidecar.ship._elasticsearch import ElasticsearchSink
-from sidecar.ship._templates import audit_template, nest, template_names
+from sidecar.ship.elasticsearch import ElasticsearchSink
+from sidecar.ship.templates import audit_template, nest, template_names
 
 
 def _field(properties: dict[str, Any], dotted: str) -> dict[str, Any]:

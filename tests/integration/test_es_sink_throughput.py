@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from sidecar.ship._elasticsearch import ElasticsearchSink
-from sidecar.ship._sink import SpoolDoc
+from sidecar.ship.elasticsearch import ElasticsearchSink
+from sidecar.spool.document import SpoolDoc
 
 BATCH_BYTES = 5_000_000
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sidecar._config import load_settings
-from sidecar._pipeline import RecordBuilder
-from sidecar.instrument._capture import BodyTee, CallCapture
+from sidecar.config import load_settings
 from sidecar.providers import EndpointMatcher
+from sidecar.record.build import RecordBuilder
+from sidecar.record.capture import BodyTee, CallCapture
 from sidecar.redact import Redactor
 
 KEY = b"unit-test-key-" + b"0" * 32

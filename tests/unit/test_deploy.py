@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 import sidecar
-from sidecar._config import Settings, split_listen
 from sidecar.cli import HEALTH_PATHS
+from sidecar.config import Settings, split_listen
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"

@@ -16,10 +16,10 @@ from audit_testing import KEY, SECRET, EsTarget, SqliteTarget, Target, kinds, sh
 from prometheus_client import CollectorRegistry
 
 from sidecar import cli
-from sidecar._config import load_settings
 from sidecar.audit import field_digest, verify
 from sidecar.audit._keys import KeyRing
 from sidecar.audit.ledger import read_ledger
+from sidecar.config import load_settings
 from sidecar.record import AuditRecord
 from sidecar.redact import Redactor, derive
 from sidecar.retention import enforce

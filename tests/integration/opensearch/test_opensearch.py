@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.es import EsClient, distribution, scan
 from sidecar.retention import retention_apply, retention_verify
 from sidecar.retention._cluster import Client, detect
-from sidecar.ship._elasticsearch import ElasticsearchSink
-from sidecar.ship._templates import template_names
+from sidecar.ship.elasticsearch import ElasticsearchSink
+from sidecar.ship.templates import template_names
 
 BIN = Path(sys.executable).parent
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.retention import enforce, retention_apply, retention_verify
 from sidecar.retention._cluster import Client, detect
 from sidecar.retention._policies import data_stream_template, index_template, meta_index

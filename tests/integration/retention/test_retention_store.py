@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.retention import enforce, retention_apply, retention_verify
-from sidecar.ship._sqlite import SqliteStore
+from sidecar.ship.sqlite import SqliteStore
 
 N = 90
 

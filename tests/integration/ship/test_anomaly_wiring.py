@@ -10,11 +10,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sidecar.anomaly import AnomalyDetector
+from sidecar.daemon.anomaly import AnomalyDetector
 from sidecar.record import AuditRecord
 from sidecar.ship import Shipper, SpoolDoc, SqliteStore
-from sidecar.ship._elasticsearch import ElasticsearchSink
-from sidecar.ship._metrics import ShipperMetrics
+from sidecar.ship.elasticsearch import ElasticsearchSink
+from sidecar.ship.metrics import ShipperMetrics
 from sidecar.spool import SpoolReader
 
 

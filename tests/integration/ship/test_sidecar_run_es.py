@@ -23,7 +23,7 @@ import pytest
 from sidecar_testing import HMAC_KEY, read_spool
 
 from sidecar.ship import SpoolDoc
-from sidecar.ship._elasticsearch import ElasticsearchSink
+from sidecar.ship.elasticsearch import ElasticsearchSink
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
@@ -332,7 +332,7 @@ def test_disk_full_on_the_dead_letter_path_loses_nothing(tmp_path: pathlib.Path,
     import threading as _threading
 
     from sidecar.ship import Shipper
-    from sidecar.ship._elasticsearch import DeadLetterError
+    from sidecar.ship.elasticsearch import DeadLetterError
     from sidecar.spool import SpoolReader
 
     today = dt.datetime.now(dt.timezone.utc)

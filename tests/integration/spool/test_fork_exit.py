@@ -56,6 +56,6 @@ def test_os_exit_is_restored_by_uninstrument(instrumented: Instrumented) -> None
     import sidecar
 
     wrapped = os._exit
-    assert getattr(wrapped, "__module__", "") == "sidecar.instrument"
+    assert getattr(wrapped, "__module__", "") == "sidecar.app"
     sidecar.uninstrument()
-    assert os._exit is not wrapped and getattr(os._exit, "__module__", "") != "sidecar.instrument"
+    assert os._exit is not wrapped and getattr(os._exit, "__module__", "") != "sidecar.app"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar._config import ConfigError, Settings, load_settings
+from sidecar.config import ConfigError, Settings, load_settings
 from sidecar.retention import RetentionConfigError, check_retention_days, generated_files
 from sidecar.retention.generate import main as generate_main
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sidecar._config import Settings
+from sidecar.config import Settings
 from sidecar.retention import is_expired, newest_expired_day
 from sidecar.retention._enforcer import Partition, parse_index, split, utc_today
 from sidecar.retention._policies import ilm_policy, ism_policy
