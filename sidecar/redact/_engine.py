@@ -29,7 +29,7 @@ from ._rules import (
     VALIDATORS,
     Rule,
 )  # fmt: skip
-from ._views import compat_fold, may_have_views, views
+from ._views import compat_fold, may_have_views, view_triggers, views
 from ._windows import NumericView, numeric_view
 
 __all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "parse_rules"]
@@ -319,6 +319,7 @@ def _token_like(value: str) -> bool:
 
 
 _TAG_CACHE = 4096
+_VIEW_TRIGGER = 1 << 20  # prefilter ids of the view triggers start here (rules are numbered from 0)
 _SHORT = 128  # strings up to this long have their redacted form remembered
 # a string value that is itself a JSON object or array
 _EMBEDDED_JSON = _stdre.compile(r"\s{0,64}[\[{][\s\S]*[\]}]\s{0,64}\Z")
@@ -455,7 +456,10 @@ class Redactor:
         # wheel, and set to None by the tests that compare with the pure-regex path.
         filtered = [(i, PREFILTER_SUPERSETS.get(r.regex.pattern) or superset(r.regex.pattern))
                     for i, r in enumerate(self._rules) if _prefilterable(r)]
-        self._prefilter: Prefilter | None = build_prefilter(filtered)
+        # ... and, in the same pass, whether the text can have a normalised view at all.
+        triggers = [(_VIEW_TRIGGER + n, p) for n, p in enumerate(view_triggers())]
+        self._prefilter: Prefilter | None = build_prefilter(filtered + triggers)
+        self._triggers = frozenset(i for i, _ in triggers)
         self._prefiltered = frozenset(i for i, _ in filtered)
         self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says
         self._always_any = self._always_ascii or bool(self._unicode_groups)
@@ -569,23 +573,28 @@ class Redactor:
         return mac.hexdigest()[:size]
 
     def _scan(self, text: str) -> list[Finding]:
-        spans = self._spans(text)
-        if may_have_views(text):
+        prefilter = self._prefilter
+        hits = None if prefilter is None else prefilter.candidates(text)
+        has_views = may_have_views(text) if hits is None else not self._triggers.isdisjoint(hits)
+        spans = self._spans(text, hits)
+        if has_views:
             # Secrets written in forms the rules do not read (full-width digits, percent-encoding,
             # invisible characters inside, HTML character references, a key broken over lines):
             # scan the normalised views too and mask the original characters they came from.
             for view in views(text):
-                for s, e, priority, name in self._spans(view.text):
+                view_hits = None if prefilter is None else prefilter.candidates(view.text)
+                for s, e, priority, name in self._spans(view.text, view_hits):
                     start, end = view.to_original(s, e)
                     spans.append((start, end, priority, name))
         return _merge(spans)
 
-    def _spans(self, text: str) -> list[tuple[int, int, int, str]]:
+    def _spans(self, text: str, hits: set[int] | None) -> list[tuple[int, int, int, str]]:
         lowered = ""
         ascii_text = text.isascii()
-        hits = None if self._prefilter is None else self._prefilter.candidates(text)
         skip: frozenset[int] = frozenset()
         if hits is not None:
+            if hits and not self._triggers.isdisjoint(hits):
+                hits = hits - self._triggers
             if not hits and not (self._always_ascii if ascii_text else self._always_any):
                 return []  # clean text: one scan, no rule can match
             skip = self._prefiltered.difference(hits)

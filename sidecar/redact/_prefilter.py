@@ -38,6 +38,7 @@ _LATE = re.compile(r"\(\?<!" + _CLASS + r"(\[\\s\\S\]\{(\d+)\}|\[[^\]\\]+\])\)")
 _TAIL = re.compile(r"\(\?!" + _CLASS + r"(?:\|[^()]*)?\)\Z")
 _BIG_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
 _OPEN_OVER = 64
+_OTHER_LOOKBEHIND = re.compile(r"\(\?<!(?:[^()\[\\]|\\.|\[(?:[^\]\\]|\\.)*\])*\)")
 
 
 def superset(pattern: str) -> str:
@@ -49,22 +50,29 @@ def superset(pattern: str) -> str:
     characters long (or ``(?<![C]B)`` after a start written exactly ``B``), becomes ``(?:^|[^C])``
     before the start: the character before the match is not in C.  ``(?![C])`` or ``(?![C]|...)``
     closing the pattern becomes ``(?:[^C]|$)`` (dropping the other alternatives only widens it).
-    A repeat bounded above 64 (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as
+    Once a look-behind is rewritten, the pattern's other negative look-behinds are dropped (each
+    only narrows the match; the prefilter would drop them anyway). A repeat bounded above 64 (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as
     it is."""
     before = ""
-    if (m := _LEAD.match(pattern)) is not None and "(?<" not in pattern[m.end():]:
-        before, pattern = f"(?:^|[^{m.group(1)}])", pattern[m.end():]
-    elif (pos := pattern.find("(?<!")) > 0 and "(?<" not in pattern[pos + 4:]:
+    if (m := _LEAD.match(pattern)) is not None:
+        before, pattern = f"(?:^|[^{m.group(1)}])", _strip_lookbehinds(pattern[m.end():])
+    elif (pos := pattern.find("(?<!")) > 0:
         m = _LATE.match(pattern, pos)
         start = pattern[:pos]
         if m is not None and (m.group(2) == start or (m.group(3) and _fixed_width(start) == int(m.group(3)))):
-            before, pattern = f"(?:^|[^{m.group(1)}])", start + pattern[m.end():]
+            before, pattern = f"(?:^|[^{m.group(1)}])", start + _strip_lookbehinds(pattern[m.end():])
     if (m := _TAIL.search(pattern)) is not None:
         pattern = f"{pattern[:m.start()]}(?:[^{m.group(1)}]|$)"
     # Large bounded repeats ({5,4096}, {12,8192}) make the database slow to compile (seconds) and
     # to scan; an open repeat matches every count the bounded one does.
     return _BIG_REPEAT.sub(lambda r: r.group(0) if int(r.group(2)) <= _OPEN_OVER else f"{{{r.group(1)},}}",
                            before + pattern)
+
+
+def _strip_lookbehinds(pattern: str) -> str:
+    """``pattern`` without its other negative look-behinds (each only narrows what matches, so
+    without them the pattern matches wherever it did); one holding a group is left in place."""
+    return _OTHER_LOOKBEHIND.sub("", pattern)
 
 
 def _fixed_width(pattern: str) -> int:
@@ -75,6 +83,43 @@ def _fixed_width(pattern: str) -> int:
     except Exception:
         return -1
     return int(low) if low == high else -1
+
+
+_EDGE_BEFORE = re.compile(r"\A\(\?:\^\|\[\^[^\]\\]*\]\)")
+_EDGE_AFTER = re.compile(r"\(\?:\[\^[^\]\\]*\]\|\$\)\Z")
+# what reads "any character but ...": one byte of a multi-byte character when not in UTF-8 mode
+_NEGATED = {"NOT_LITERAL", "ANY", "CATEGORY_NOT_SPACE", "CATEGORY_NOT_WORD", "CATEGORY_NOT_DIGIT", "NEGATE"}
+
+
+def needs_utf8(pattern: str) -> bool:
+    """Whether ``pattern`` must be scanned in UTF-8 mode (slower: ~30% on mixed-script text) to
+    report every text the same pattern does in that mode.
+
+    Byte mode reads a multi-byte character as several bytes, each 0x80 or above: an ASCII literal
+    or positive ASCII class never matches them in either mode, and ``[^C]`` (C ASCII) at the
+    pattern's very edge, as ``superset`` writes it, matches the byte next to the match whenever it
+    matches the character there. Any other negated class, ``.``, ``\\S``, ``\\W`` or ``\\D``
+    could count a character as several bytes (a bounded repeat would then miss), so it needs UTF-8
+    mode, as does a non-ASCII pattern or one the standard parser cannot read."""
+    body = _EDGE_AFTER.sub("", _EDGE_BEFORE.sub("", pattern))
+    if not body.isascii():
+        return True
+    try:
+        parser = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+        tree = parser.parse(body, re.ASCII)
+    except Exception:
+        return True
+    return any(token in _NEGATED for token in _tokens(tree))
+
+
+def _tokens(node: Any) -> Any:
+    """Every opcode and category name in a parsed pattern (walked generically: the tree's shape
+    differs between Python versions)."""
+    if isinstance(node, list | tuple) or type(node).__name__ == "SubPattern":
+        for item in node:
+            yield from _tokens(item)
+    elif type(node).__name__ == "_NamedIntConstant":
+        yield str(node)
 
 
 def _hyperscan() -> Any:
@@ -123,7 +168,7 @@ _BUILD_LOCK = threading.Lock()
 
 
 def build(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
-    """A prefilter over ``(index, pattern)`` pairs (ASCII patterns only), or ``None`` without the
+    """A prefilter over ``(index, pattern)`` pairs, or ``None`` without the
     wheel or when one of them does not compile (then nothing is prefiltered).  Compiling takes
     about half a second, so each set of patterns is compiled once a process (the database is
     read-only and shared; each thread gets its own scratch space)."""
@@ -138,14 +183,14 @@ def _compile(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
     hs = _hyperscan()
     if hs is None or not patterns:
         return None
-    flags = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_UTF8 | hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_ALLOWEMPTY
+    flags = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_ALLOWEMPTY
     try:
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(
-            expressions=[p.encode("ascii") for _, p in patterns],
+            expressions=[p.encode("utf-8") for _, p in patterns],
             ids=[i for i, _ in patterns],
             elements=len(patterns),
-            flags=[flags] * len(patterns),
+            flags=[flags | (hs.HS_FLAG_UTF8 if needs_utf8(p) else 0) for _, p in patterns],
         )
     except Exception:
         return None
