@@ -319,6 +319,7 @@ def _token_like(value: str) -> bool:
 
 
 _TAG_CACHE = 4096
+_WINDOWS_FROM = 1024  # numeric rules scan number windows (not the text) only in texts longer than this
 _VIEW_TRIGGER = 1 << 20  # prefilter ids of the view triggers start here (rules are numbered from 0)
 _SHORT = 128  # strings up to this long have their redacted form remembered
 # a string value that is itself a JSON object or array
@@ -462,6 +463,9 @@ class Redactor:
         self._triggers = frozenset(i for i, _ in triggers)
         self._prefiltered = frozenset(i for i, _ in filtered)
         self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says
+        # the rules the prefilter never rules out, on ASCII text and on any text
+        self._always_any_rules = frozenset(i for i in range(len(self._rules)) if i not in self._prefiltered)
+        self._always_ascii_rules = frozenset(i for i in self._always_any_rules if not self._rules[i].unicode)
         self._always_any = self._always_ascii or bool(self._unicode_groups)
         self._group_rules = {id(m): frozenset(p for p, _ in m) for _, _, m in self._all_text_groups}
         # rule -> the index of its text group; the groups holding a rule the prefilter never rules out
@@ -589,19 +593,15 @@ class Redactor:
         return _merge(spans)
 
     def _spans(self, text: str, hits: set[int] | None) -> list[tuple[int, int, int, str]]:
+        if hits is not None:
+            return self._spans_hit(text, hits)
         lowered = ""
         ascii_text = text.isascii()
         skip: frozenset[int] = frozenset()
-        if hits is not None:
-            if hits and not self._triggers.isdisjoint(hits):
-                hits = hits - self._triggers
-            if not hits and not (self._always_ascii if ascii_text else self._always_any):
-                return []  # clean text: one scan, no rule can match
-            skip = self._prefiltered.difference(hits)
         # Without the prefilter, most short strings in a model call (roles, ids, finish reasons)
         # contain none of the rules' trigger literals: one search settles them before the per-rule
         # loop. (For long texts the alternation is slower than the loop's substring checks.)
-        elif self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
+        if self._gate is not None and len(text) <= 256 and self._gate.search(lowered := text.lower()) is None:
             return []
         spans: list[tuple[int, int, int, str]] = []
         size = len(text)
@@ -652,6 +652,63 @@ class Redactor:
                         if rule.min_len <= room and priority not in skip:  # no match fits in the longest window
                             self._run(rule, priority, text, subject, to_text, spans)
         return spans
+
+    def _spans_hit(self, text: str, hits: set[int]) -> list[tuple[int, int, int, str]]:
+        """The detections in ``text`` of the rules the prefilter reported (``hits``) and of those it
+        never rules out; each rule still checks its literals first (the prefilter's patterns are
+        wider than the rules, and a substring test costs less than a scan)."""
+        if hits and not self._triggers.isdisjoint(hits):
+            hits = hits - self._triggers
+        always = self._always_ascii_rules if text.isascii() else self._always_any_rules
+        if not hits and not always:
+            return []  # clean text: one scan, no rule can match
+        rules = self._rules
+        size = len(text)
+        lowered = ""
+        spans: list[tuple[int, int, int, str]] = []
+        numeric: list[int] = []
+        for priority in sorted(hits.union(always) if always else hits):
+            rule = rules[priority]
+            if rule.numeric:
+                numeric.append(priority)
+                continue
+            if rule.min_len > size:
+                continue  # no match fits in a shorter text
+            if rule.literals:
+                haystack = (lowered or (lowered := text.lower())) if rule.caseless else text
+                for lit in rule.literals:
+                    if lit in haystack:
+                        break
+                else:
+                    continue
+            self._run(rule, priority, text, text, None, spans)
+        if numeric:
+            self._run_numeric(text, numeric, spans)
+        return spans
+
+    def _run_numeric(self, text: str, todo: list[int], spans: list[tuple[int, int, int, str]]) -> None:
+        """Run the numeric rules ``todo`` over the number windows of a long text (see _windows),
+        or over the whole text when it is short or only one or two of them are left to run (then
+        scanning costs less than finding the windows)."""
+        subject, to_text, room = text, None, len(text)
+        if self._windowed and len(todo) > 2 and len(text) > _WINDOWS_FROM:
+            view = numeric_view(text)
+            if view is None:
+                return
+            if isinstance(view, NumericView):
+                subject, to_text, room = view.text, view.to_text, view.longest
+        rules = self._rules
+        for priority in todo:
+            rule = rules[priority]
+            if rule.min_len > room:
+                continue  # no match fits in the longest window
+            if rule.literals:
+                for lit in rule.literals:
+                    if lit in subject:
+                        break
+                else:
+                    continue
+            self._run(rule, priority, text, subject, to_text, spans)
 
     def _run(
         self,
