@@ -459,7 +459,8 @@ class Redactor:
                     for i, r in enumerate(self._rules) if _prefilterable(r)]
         # ... and, in the same pass, whether the text can have a normalised view at all.
         triggers = [(_VIEW_TRIGGER + n, p) for n, p in enumerate(view_triggers())]
-        self._prefilter: Prefilter | None = build_prefilter(filtered + triggers)
+        self._filter_patterns = tuple(filtered + triggers)
+        self._prefilter: Prefilter | None = build_prefilter(self._filter_patterns)
         self._triggers = frozenset(i for i, _ in triggers)
         self._prefiltered = frozenset(i for i, _ in filtered)
         self._always_ascii = any(r.user for r in self._rules)  # rules that run on ASCII text whatever the scan says

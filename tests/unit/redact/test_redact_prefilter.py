@@ -1,7 +1,8 @@
 """The one-pass prefilter (sidecar/redact/_prefilter.py) changes the cost, never the findings.
 
-Each test scans the same text with the prefilter and with the pure-``regex`` path (the fallback
-used without the ``hyperscan`` wheel) and asserts the findings are identical.
+Each test scans the same text with the prefilter (both engines: RE2's set, the default, and
+Hyperscan, used when RE2 is missing) and with the pure-``regex`` path (the fallback used without
+either wheel) and asserts the findings are identical.
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ def _pair(**kwargs: object) -> tuple[Redactor, Redactor]:
     return fast, plain
 
 
+def _on_hyperscan(**kwargs: object) -> Redactor:
+    redactor = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
+    redactor._prefilter = build(redactor._filter_patterns, engines=("hyperscan",))
+    return redactor
+
+
 FAST, PLAIN = _pair()
 FAST_IP, PLAIN_IP = _pair(detect_ip=True)
+HS, HS_IP = _on_hyperscan(), _on_hyperscan(detect_ip=True)
+PAIRS = ((FAST, PLAIN), (FAST_IP, PLAIN_IP), (HS, PLAIN), (HS_IP, PLAIN_IP))
 
 
 def _assert_same(texts: list[str]) -> int:
     found = 0
     for text in texts:
-        for fast, plain in ((FAST, PLAIN), (FAST_IP, PLAIN_IP)):
+        for fast, plain in PAIRS:
             expected = plain.scan(text)
             assert fast.scan(text) == expected, text
             found += len(expected)
@@ -44,6 +53,7 @@ def _assert_same(texts: list[str]) -> int:
 
 def test_the_prefilter_is_in_use() -> None:
     assert FAST._prefilter is not None and FAST_IP._prefilter is not None
+    assert FAST._prefilter.engine == "re2" and HS._prefilter is not None and HS._prefilter.engine == "hyperscan"
     # every built-in ASCII rule is prefiltered; the internationalised e-mail rule always runs
     assert len(FAST._prefiltered) == len(BUILTIN_RULES) - 1
     assert len(FAST_IP._prefiltered) == len(BUILTIN_RULES) + len(IP_RULES) - 1
@@ -79,8 +89,9 @@ def test_user_rules_always_run() -> None:
 
 def test_text_that_is_not_utf8_runs_every_rule() -> None:
     text = "bob@example.com \ud800 4111 1111 1111 1111"
-    assert FAST._prefilter is not None and FAST._prefilter.candidates(text) is None
-    assert FAST.scan(text) == PLAIN.scan(text) and len(FAST.scan(text)) == 2
+    for fast in (FAST, HS):
+        assert fast._prefilter is not None and fast._prefilter.candidates(text) is None
+        assert fast.scan(text) == PLAIN.scan(text) and len(fast.scan(text)) == 2
 
 
 def test_superset_patterns_cover_their_rules() -> None:
@@ -102,12 +113,12 @@ def test_threads_share_one_redactor() -> None:
     expected = [PLAIN.scan(t) for t in texts]
     errors: list[str] = []
 
-    def work() -> None:
+    def work(fast: Redactor) -> None:
         for t, e in zip(texts, expected, strict=True):
-            if FAST.scan(t) != e:
+            if fast.scan(t) != e:
                 errors.append(t)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=work, args=(fast,)) for _ in range(4) for fast in (FAST, HS)]
     for t in threads:
         t.start()
     for t in threads:
@@ -118,6 +129,16 @@ def test_threads_share_one_redactor() -> None:
 def test_build_without_patterns_or_with_a_bad_one() -> None:
     assert build([]) is None
     assert build([(0, "a(")]) is None  # does not compile: nothing prefiltered, every rule runs
+    assert build([(0, "abc")], engines=()) is None  # no engine (neither wheel installed)
+    assert build([(0, "abc")], engines=("no-such-engine",)) is None
+
+
+def test_patterns_rewritten_for_re2_match_wherever_they_did() -> None:
+    from sidecar.redact._prefilter import for_re2
+
+    assert for_re2(r"(?<![a-z])ab(?=c(d)[)])e(?!f)") == r"(?:)ab(?:)e(?:)"
+    assert for_re2(r"a\sb[\s,]\Z") == r"a[\t\n\x0b\f\r ]b[\t\n\x0b\f\r ,]\z"
+    assert for_re2(r"[(?=]x\(?!y") == r"[(?=]x\(?!y"  # inside a class or escaped: not a look-around
 
 
 _PIECES = st.sampled_from([
@@ -209,7 +230,7 @@ def test_each_rule_the_exact_pattern_matches_is_reported(parts: list[str]) -> No
     # Rule by rule (findings could hide a miss behind another rule's overlapping match): the
     # prefilter, whether its pattern runs in byte or UTF-8 mode, reports every rule that matches.
     text = "".join(parts)
-    for fast in (FAST, FAST_IP):
+    for fast in (FAST, FAST_IP, HS, HS_IP):
         assert fast._prefilter is not None
         hits = fast._prefilter.candidates(text)
         assert hits is not None
@@ -233,16 +254,39 @@ def test_a_text_with_a_view_always_trips_a_view_trigger(parts: list[str]) -> Non
     from sidecar.redact._views import views
 
     text = "".join(parts)
-    assert FAST._prefilter is not None
-    hits = FAST._prefilter.candidates(text)
-    assert hits is not None
     if next(views(text), None) is not None:
-        assert not FAST._triggers.isdisjoint(hits), text
+        for fast in (FAST, HS):
+            assert fast._prefilter is not None
+            hits = fast._prefilter.candidates(text)
+            assert hits is not None and not fast._triggers.isdisjoint(hits), (fast._prefilter.engine, text)
 
 
-def test_views_are_skipped_on_text_that_trips_no_trigger() -> None:
-    assert FAST._prefilter is not None
+@pytest.mark.parametrize("fast", [FAST, HS], ids=["re2", "hyperscan"])
+def test_views_are_skipped_on_text_that_trips_no_trigger(fast: Redactor) -> None:
+    assert fast._prefilter is not None
     for quiet in ("这是一段中文，没有秘密。", "line one.\nline two", "50% off", "a & b", "C:\\path"):
-        assert FAST._triggers.isdisjoint(FAST._prefilter.candidates(quiet) or {0}), quiet
+        assert fast._triggers.isdisjoint(fast._prefilter.candidates(quiet) or {0}), quiet
     for loud in ("bob%40example.org", "alice&#64;example.org", "１３８１２３４５６７８", "a\u200bb", "sk-proj-\nAb"):
-        assert not FAST._triggers.isdisjoint(FAST._prefilter.candidates(loud) or set()), loud
+        assert not fast._triggers.isdisjoint(fast._prefilter.candidates(loud) or set()), loud
+
+
+def test_re2_no_answer_runs_every_rule() -> None:
+    # RE2's set answers an empty list both for "no pattern matched" and when its DFA ran out of
+    # memory (the binding drops the error). The sentinel pattern, which matches every text, tells
+    # them apart: an answer without it must read as "could not scan" (every rule runs), never as
+    # "clean" (every rule skipped). The stand-in answers what the binding answers on that failure.
+    from sidecar.redact._prefilter import _compile_re2, _Re2Set
+
+    class _OutOfMemory:
+        def Match(self, text: str) -> list[int]:  # noqa: N802 (the binding's name)
+            return []
+
+    built = _compile_re2(FAST._filter_patterns)
+    assert isinstance(built, _Re2Set)
+    assert built.candidates("nothing to see") == set()  # the sentinel matched: a real "clean"
+    failing = _Re2Set(_OutOfMemory(), list(range(len(FAST._filter_patterns))), len(FAST._filter_patterns))
+    redactor = Redactor(KEY)
+    redactor._prefilter = failing
+    text = "mail bob@example.com, card 4111 1111 1111 1111, key sk-proj-" + "Ab3dE" * 8
+    assert failing.candidates(text) is None
+    assert redactor.scan(text) == PLAIN.scan(text) and len(PLAIN.scan(text)) == 3
