@@ -60,8 +60,8 @@ def superset(pattern: str) -> str:
     before the start: the character before the match is not in C.  ``(?![C])`` or ``(?![C]|...)``
     closing the pattern becomes ``(?:[^C]|$)`` (dropping the other alternatives only widens it).
     Once a look-behind is rewritten, the pattern's other negative look-behinds are dropped (each
-    only narrows the match; the prefilter would drop them anyway). A repeat bounded above 64 (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as
-    it is."""
+    only narrows the match; the prefilter would drop them anyway). A repeat bounded above 64
+    (``{5,4096}``) becomes open (``{5,}``).  Anything else is left as it is."""
     before = ""
     if (m := _LEAD.match(pattern)) is not None:
         before, pattern = f"(?:^|[^{m.group(1)}])", _strip_lookbehinds(pattern[m.end():])

@@ -25,13 +25,13 @@ KEY = b"prefilter-test-key-0123456789abcdef"
 def _pair(**kwargs: object) -> tuple[Redactor, Redactor]:
     fast = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
     plain = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    plain._prefilter = None  # the pure-regex path: the reference
+    plain._scanner.prefilter = None  # the pure-regex path: the reference
     return fast, plain
 
 
 def _on_hyperscan(**kwargs: object) -> Redactor:
     redactor = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    redactor._prefilter = build(redactor._filter_patterns, engines=("hyperscan",))
+    redactor._scanner.prefilter = build(redactor._scanner.filter_patterns, engines=("hyperscan",))
     return redactor
 
 
@@ -52,17 +52,18 @@ def _assert_same(texts: list[str]) -> int:
 
 
 def test_the_prefilter_is_in_use() -> None:
-    assert FAST._prefilter is not None and FAST_IP._prefilter is not None
-    assert FAST._prefilter.engine == "re2" and HS._prefilter is not None and HS._prefilter.engine == "hyperscan"
+    assert FAST._scanner.prefilter is not None and FAST_IP._scanner.prefilter is not None
+    assert FAST._scanner.prefilter.engine == "re2"
+    assert HS._scanner.prefilter is not None and HS._scanner.prefilter.engine == "hyperscan"
     # every built-in ASCII rule is prefiltered; the internationalised e-mail rule always runs
-    assert len(FAST._prefiltered) == len(BUILTIN_RULES) - 1
-    assert len(FAST_IP._prefiltered) == len(BUILTIN_RULES) + len(IP_RULES) - 1
+    assert len(FAST._scanner.prefiltered) == len(BUILTIN_RULES) - 1
+    assert len(FAST_IP._scanner.prefiltered) == len(BUILTIN_RULES) + len(IP_RULES) - 1
 
 
 def test_clean_text_matches_nothing_in_the_prefilter() -> None:
-    assert FAST._prefilter is not None
-    assert FAST._prefilter.candidates("The weather in Paris is mild; see you at noon.") == set()
-    assert FAST._prefilter.candidates("mail bob@example.com") != set()
+    assert FAST._scanner.prefilter is not None
+    assert FAST._scanner.prefilter.candidates("The weather in Paris is mild; see you at noon.") == set()
+    assert FAST._scanner.prefilter.candidates("mail bob@example.com") != set()
 
 
 def test_labelled_corpus_same_findings() -> None:
@@ -83,14 +84,14 @@ def test_adversarial_corpus_same_findings() -> None:
 
 def test_user_rules_always_run() -> None:
     fast = Redactor(KEY, extra_rules=[Rule("TICKET", r"TCK-[0-9]{6}")])
-    assert fast._prefilter is not None
+    assert fast._scanner.prefilter is not None
     assert fast.redact_text("ticket TCK-123456 closed")[0].startswith("ticket <TICKET:")
 
 
 def test_text_that_is_not_utf8_runs_every_rule() -> None:
     text = "bob@example.com \ud800 4111 1111 1111 1111"
     for fast in (FAST, HS):
-        assert fast._prefilter is not None and fast._prefilter.candidates(text) is None
+        assert fast._scanner.prefilter is not None and fast._scanner.prefilter.candidates(text) is None
         assert fast.scan(text) == PLAIN.scan(text) and len(fast.scan(text)) == 2
 
 
@@ -193,8 +194,8 @@ def test_short_strings_count_every_time() -> None:
 def test_one_database_a_process_for_each_rule_set() -> None:
     # compiling takes about half a second: every Redactor with the same rules shares one database
     again = Redactor(b"another-key-0123456789abcdef0123")
-    assert again._prefilter is FAST._prefilter
-    assert FAST_IP._prefilter is not FAST._prefilter
+    assert again._scanner.prefilter is FAST._scanner.prefilter
+    assert FAST_IP._scanner.prefilter is not FAST._scanner.prefilter
 
 
 def test_large_repeats_open_up() -> None:
@@ -207,9 +208,10 @@ def test_every_other_look_behind_is_dropped_once_one_is_rewritten() -> None:
     assert superset(card) == r"(?:^|[^0-9A-Za-z])[2-6](?:[ -]?[0-9]){12,18}(?:[^0-9A-Za-z]|$)"
     assert superset(r"(?<![a-z])(?<![a-z_-][_-])eyJ") == r"(?:^|[^a-z])eyJ"
     assert superset(r"(?<![a-z])a(?<=a)b") == r"(?:^|[^a-z])a(?<=a)b"  # a positive one is left in place
-    for index in FAST_IP._prefiltered:  # no built-in pattern the prefilter reads keeps a look-behind
-        pattern = FAST_IP._rules[index].regex.pattern
-        assert "(?<" not in (PREFILTER_SUPERSETS.get(pattern) or superset(pattern)), FAST_IP._rules[index].name
+    for index in FAST_IP._scanner.prefiltered:  # no built-in pattern the prefilter reads keeps a look-behind
+        pattern = FAST_IP._scanner.rules[index].regex.pattern
+        loose = PREFILTER_SUPERSETS.get(pattern) or superset(pattern)
+        assert "(?<" not in loose, FAST_IP._scanner.rules[index].name
 
 
 def test_needs_utf8_only_where_a_character_could_count_as_several_bytes() -> None:
@@ -231,11 +233,11 @@ def test_each_rule_the_exact_pattern_matches_is_reported(parts: list[str]) -> No
     # prefilter, whether its pattern runs in byte or UTF-8 mode, reports every rule that matches.
     text = "".join(parts)
     for fast in (FAST, FAST_IP, HS, HS_IP):
-        assert fast._prefilter is not None
-        hits = fast._prefilter.candidates(text)
+        assert fast._scanner.prefilter is not None
+        hits = fast._scanner.prefilter.candidates(text)
         assert hits is not None
-        for index in fast._prefiltered:
-            rule = fast._rules[index]
+        for index in fast._scanner.prefiltered:
+            rule = fast._scanner.rules[index]
             if rule.regex.search(text) is not None:
                 assert index in hits, (rule.name, text)
 
@@ -256,18 +258,18 @@ def test_a_text_with_a_view_always_trips_a_view_trigger(parts: list[str]) -> Non
     text = "".join(parts)
     if next(views(text), None) is not None:
         for fast in (FAST, HS):
-            assert fast._prefilter is not None
-            hits = fast._prefilter.candidates(text)
-            assert hits is not None and not fast._triggers.isdisjoint(hits), (fast._prefilter.engine, text)
+            assert fast._scanner.prefilter is not None
+            hits = fast._scanner.prefilter.candidates(text)
+            assert hits is not None and not fast._scanner.triggers.isdisjoint(hits), text
 
 
 @pytest.mark.parametrize("fast", [FAST, HS], ids=["re2", "hyperscan"])
 def test_views_are_skipped_on_text_that_trips_no_trigger(fast: Redactor) -> None:
-    assert fast._prefilter is not None
+    assert fast._scanner.prefilter is not None
     for quiet in ("这是一段中文，没有秘密。", "line one.\nline two", "50% off", "a & b", "C:\\path"):
-        assert fast._triggers.isdisjoint(fast._prefilter.candidates(quiet) or {0}), quiet
+        assert fast._scanner.triggers.isdisjoint(fast._scanner.prefilter.candidates(quiet) or {0}), quiet
     for loud in ("bob%40example.org", "alice&#64;example.org", "１３８１２３４５６７８", "a\u200bb", "sk-proj-\nAb"):
-        assert not fast._triggers.isdisjoint(fast._prefilter.candidates(loud) or set()), loud
+        assert not fast._scanner.triggers.isdisjoint(fast._scanner.prefilter.candidates(loud) or set()), loud
 
 
 def test_re2_no_answer_runs_every_rule() -> None:
@@ -278,15 +280,16 @@ def test_re2_no_answer_runs_every_rule() -> None:
     from sidecar.redact._prefilter import _compile_re2, _Re2Set
 
     class _OutOfMemory:
-        def Match(self, text: str) -> list[int]:  # noqa: N802 (the binding's name)
+        def Match(self, text: str) -> list[int]:  # the binding's name
             return []
 
-    built = _compile_re2(FAST._filter_patterns)
+    built = _compile_re2(FAST._scanner.filter_patterns)
     assert isinstance(built, _Re2Set)
     assert built.candidates("nothing to see") == set()  # the sentinel matched: a real "clean"
-    failing = _Re2Set(_OutOfMemory(), list(range(len(FAST._filter_patterns))), len(FAST._filter_patterns))
+    size = len(FAST._scanner.filter_patterns)
+    failing = _Re2Set(_OutOfMemory(), list(range(size)), size)
     redactor = Redactor(KEY)
-    redactor._prefilter = failing
+    redactor._scanner.prefilter = failing
     text = "mail bob@example.com, card 4111 1111 1111 1111, key sk-proj-" + "Ab3dE" * 8
     assert failing.candidates(text) is None
     assert redactor.scan(text) == PLAIN.scan(text) and len(PLAIN.scan(text)) == 3
