@@ -119,7 +119,10 @@ class Scanner:
                 continue  # no match fits in a shorter text
             if rule.literals:
                 haystack = (lowered or (lowered := text.lower())) if rule.caseless else text
-                if not any(lit in haystack for lit in rule.literals):
+                for lit in rule.literals:  # a loop: a generator in any() costs more than the test
+                    if lit in haystack:
+                        break
+                else:
                     continue
             self._run(rule, priority, text, text, None, spans)
         if numeric:
@@ -147,21 +150,28 @@ class Scanner:
                 # a built-in rule (measured: the regex module finds their leading words fast), so
                 # on a long text a built-in group with more than two literals is cheaper to scan.
                 haystack = None
-            if literals and haystack is not None and not any(lit in haystack for lit in literals):
-                continue
+            if literals and haystack is not None:
+                for lit in literals:
+                    if lit in haystack:
+                        break
+                else:
+                    continue
             for priority, rule in members:
                 if rule.min_len <= size:  # no match fits in a shorter text
                     self._run(rule, priority, text, text, None, spans)
         if self._numeric:
-            self._run_numeric(text, self._numeric, spans)
+            # every numeric rule is to run here: the windows pay for themselves even in short texts
+            self._run_numeric(text, self._numeric, spans, windows_from=0)
         return spans
 
-    def _run_numeric(self, text: str, todo: list[int], spans: list[Detection]) -> None:
-        """Run the numeric rules ``todo`` over the number windows of a long text (see _windows),
-        or over the whole text when it is short or only one or two of them are left to run (then
-        scanning costs less than finding the windows)."""
+    def _run_numeric(
+        self, text: str, todo: list[int], spans: list[Detection], windows_from: int = _WINDOWS_FROM
+    ) -> None:
+        """Run the numeric rules ``todo`` over the number windows of a text longer than
+        ``windows_from`` (see _windows), or over the whole text when it is shorter or only one or
+        two of them are left to run (then scanning costs less than finding the windows)."""
         subject, to_text, room = text, None, len(text)
-        if self.windowed and len(todo) > 2 and len(text) > _WINDOWS_FROM:
+        if self.windowed and len(todo) > 2 and len(text) > windows_from:
             view = numeric_view(text)
             if view is None:
                 return
@@ -172,8 +182,12 @@ class Scanner:
             rule = rules[priority]
             if rule.min_len > room:
                 continue  # no match fits in the longest window
-            if rule.literals and not any(lit in subject for lit in rule.literals):
-                continue
+            if rule.literals:
+                for lit in rule.literals:
+                    if lit in subject:
+                        break
+                else:
+                    continue
             self._run(rule, priority, text, subject, to_text, spans)
 
     def _run(
