@@ -31,10 +31,11 @@ engine keeps its pure-``regex`` path: the literal tests before each rule.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["ENGINES", "Prefilter", "build", "for_re2", "needs_utf8", "superset"]
@@ -151,18 +152,26 @@ class Prefilter:
 
 
 class _Re2Set(Prefilter):
-    """google-re2's ``Set``: every pattern in one lazily built DFA, scanned in one pass."""
+    """google-re2's ``Set``: every pattern in one lazily built DFA, scanned in one pass.
 
-    __slots__ = ("_ids", "_sentinel", "_set")
+    ``make`` builds the set (the same one every time). A child process builds its own on its
+    first scan after a fork: RE2 guards its DFA cache with a lock, and a fork while another thread
+    held it (the scan runs without the GIL) would leave the child's copy locked forever."""
+
+    __slots__ = ("_forks", "_ids", "_make", "_sentinel", "_set")
     engine = "re2"
 
-    def __init__(self, compiled: Any, ids: list[int], sentinel: int) -> None:
-        self._set = compiled
+    def __init__(self, make: Callable[[], Any], ids: list[int]) -> None:
+        self._make = make
+        self._set = make()
+        self._forks = _FORKS[0]
         self._ids = ids
-        self._sentinel = sentinel
+        self._sentinel = len(ids)  # the index of the pattern added after the given ones
 
     def candidates(self, text: str) -> set[int] | None:
         try:
+            if self._forks != _FORKS[0]:
+                self._set, self._forks = self._make(), _FORKS[0]
             found = self._set.Match(text)
         except Exception:  # lone surrogates (not UTF-8), or a failed scan: every rule runs
             return None
@@ -172,6 +181,18 @@ class _Re2Set(Prefilter):
             return None
         ids = self._ids
         return {ids[k] for k in found if k != self._sentinel}
+
+
+# How many forks this process is away from the one that built the sets (see _Re2Set).
+_FORKS = [0]
+
+
+def _forked() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class _Hyperscan(Prefilter):
@@ -247,21 +268,23 @@ def _compile_re2(patterns: Sequence[tuple[int, str]], max_mem: int = RE2_MAX_MEM
     re2 = _module("re2")
     if re2 is None:
         return None
-    try:
+    expressions = [for_re2(pattern) for _, pattern in patterns]
+
+    def make() -> Any:
         options = re2.Options()
         options.max_mem = max_mem
         options.log_errors = False  # a failure is detected (see _Re2Set), not written to stderr
         compiled = re2.Set.SearchSet(options)
-        for _, pattern in patterns:
-            if compiled.Add(for_re2(pattern)) < 0:
-                return None
-        sentinel = compiled.Add("(?:)")
-        if sentinel != len(patterns):
-            return None
+        for expression in expressions:
+            compiled.Add(expression)  # raises when the pattern does not compile
+        compiled.Add("(?:)")  # the sentinel: matches every text
         compiled.Compile()  # raises when it fails
+        return compiled
+
+    try:
+        return _Re2Set(make, [i for i, _ in patterns])
     except Exception:
         return None
-    return _Re2Set(compiled, [i for i, _ in patterns], sentinel)
 
 
 def _compile_hyperscan(patterns: Sequence[tuple[int, str]]) -> Prefilter | None:

@@ -286,10 +286,37 @@ def test_re2_no_answer_runs_every_rule() -> None:
     built = _compile_re2(FAST._scanner.filter_patterns)
     assert isinstance(built, _Re2Set)
     assert built.candidates("nothing to see") == set()  # the sentinel matched: a real "clean"
-    size = len(FAST._scanner.filter_patterns)
-    failing = _Re2Set(_OutOfMemory(), list(range(size)), size)
+    failing = _Re2Set(_OutOfMemory, list(range(len(FAST._scanner.filter_patterns))))
     redactor = Redactor(KEY)
     redactor._scanner.prefilter = failing
     text = "mail bob@example.com, card 4111 1111 1111 1111, key sk-proj-" + "Ab3dE" * 8
     assert failing.candidates(text) is None
     assert redactor.scan(text) == PLAIN.scan(text) and len(PLAIN.scan(text)) == 3
+
+
+def test_a_forked_child_scans_with_its_own_re2_set() -> None:
+    # RE2 locks its DFA cache while it scans (without the GIL): a child forked meanwhile would
+    # inherit that lock held. So a child builds its own set on its first scan.
+    import os
+    import select
+
+    prefilter = FAST._scanner.prefilter
+    assert prefilter is not None and prefilter.engine == "re2"
+    parents = prefilter._set  # type: ignore[attr-defined]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: scan, report, leave at once
+        try:
+            hits = prefilter.candidates("mail bob@example.com")
+            renewed = prefilter._set is not parents  # type: ignore[attr-defined]
+            os.write(write, b"1" if hits and renewed else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    answer = os.read(read, 1) if ready else b""
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert prefilter._set is parents  # type: ignore[attr-defined]
+    assert prefilter.candidates("mail bob@example.com")
