@@ -6,7 +6,8 @@ Writes bench/results/redact_bench.json and prints a Markdown table.  MB/s counts
 input (Chinese characters are 3 bytes each) per second of CPU time of the measuring thread (the
 machine may be shared).  Our figures are the median of ``--repeat`` passes after a warm-up pass;
 Presidio's the median of ``--presidio-repeat`` passes (it is slow).  "pure regex" is our engine
-without the Hyperscan prefilter (the fallback when the wheel is missing): the same findings.
+without the one-pass prefilter (the fallback when neither the RE2 nor the Hyperscan wheel is
+there): the same findings.
 """
 
 from __future__ import annotations
