@@ -409,3 +409,42 @@ def views(text: str) -> Iterator[View]:
             yield current
         if not changed:
             return
+
+
+def _hs_class(code_points: list[int]) -> str:
+    """A character class of ``code_points`` in the prefilter's syntax (UTF-8 mode, ``\\x{...}``)."""
+    ranges: list[list[int]] = []
+    for cp in sorted(set(code_points)):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    body = "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges)
+    return f"[{body}]"
+
+
+def _wrapped_key_trigger() -> str:
+    """A line break inside a run of key characters that holds (or is cut through) a key prefix."""
+    key = "[A-Za-z0-9_.-]"
+    arms: list[str] = []
+    for prefix in _KEY_PREFIXES:
+        arms.append(f"{re.escape(prefix)}{key}*\\r?\\n{key}")
+        arms.extend(f"{re.escape(prefix[:k])}\\r?\\n{re.escape(prefix[k:])}" for k in range(1, len(prefix)))
+    return "|".join(arms)
+
+
+def view_triggers() -> list[str]:
+    """Patterns (for the one-pass prefilter) of which one matches wherever ``views(text)`` yields a
+    view: each is a superset of what a view maker needs before it makes a view of ``text`` itself
+    (later views are made of views, so they need the first). A text none of them matches has no
+    view, which saves each maker's own search on most clean non-ASCII text."""
+    t = _table()
+    compat = [cp for cp, form in {**t.one, **t.multi}.items() if any(c in _MATTERS for c in form)]
+    spaces = [0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000]
+    return [
+        _hs_class(_IGNORABLE_CODE_POINTS),  # _ignorable_view
+        _hs_class(compat + spaces),  # _compat_view: a form that matters, or a space between digits
+        r"&[#A-Za-z]|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}",  # _html_view
+        "%[0-9A-Fa-f]{2}",  # _percent_view
+        _wrapped_key_trigger(),  # _wrapped_key_view
+    ]

@@ -177,7 +177,7 @@ def test_non_string_input_fails_closed() -> None:
 
 
 def test_user_rule_time_budget_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sidecar.redact._engine as engine
+    import sidecar.redact._scan as engine
 
     monkeypatch.setattr(engine, "USER_RULE_TIMEOUT_S", 0.0)
     r = Redactor(KEY, extra_rules=[Rule("NESTED", r"(?:a{1,20}){1,20}b")])

@@ -10,7 +10,7 @@ import string
 import pytest
 
 from sidecar.redact import BUILTIN_RULES, IP_RULES, VALIDATORS, Redactor, check_rule
-from sidecar.redact._engine import _unbounded
+from sidecar.redact._check import _unbounded
 from sidecar.redact._rules import card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
 
 KEY = b"unit-test-key-0123456789abcdef"

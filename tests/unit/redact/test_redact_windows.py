@@ -20,7 +20,7 @@ KEY = b"windows-test-key-0123456789abcdef"
 def _pair(detect_ip: bool) -> tuple[Redactor, Redactor]:
     windowed = Redactor(KEY, detect_ip=detect_ip)
     whole = Redactor(KEY, detect_ip=detect_ip)
-    whole._windowed = False  # every numeric rule over the whole text: the reference
+    whole._scanner.windowed = False  # every numeric rule over the whole text: the reference
     return windowed, whole
 
 
