@@ -15,7 +15,6 @@ Writes bench/results/growth.json, overhead_vs_size.png and overhead_vs_concurren
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -25,6 +24,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
+from common import log, save_results  # noqa: E402
 from overhead import CONFIGS, machine_info, model_server, run_rounds, summarize, workload_name  # noqa: E402
 
 GROWTH_CONFIGS = ["none", "otel-httpx", "ours"]
@@ -151,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     ws = workloads(args.calls, args.warmup, sizes, THREADS)
     started = time.time()
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     log(f"growth: configs {GROWTH_CONFIGS}")
     with model_server() as url:
         rounds = run_rounds(sys.executable, url, GROWTH_CONFIGS, ws, args.rounds, log)
@@ -165,16 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls_per_s": {c: {w["name"]: _calls_per_s(rounds, c, w["name"]) for w in ws} for c in GROWTH_CONFIGS},
         "command": "python bench/growth.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data["plots"] = plot(data, args.out.parent)
-    except Exception as exc:  # a missing matplotlib must not lose the figures
-        data["plots"] = []
-        data["plot_error"] = f"{type(exc).__name__}: {exc}"
-    data["seconds"] = time.time() - started
-    args.out.write_text(json.dumps(data, indent=1))
-    print(markdown(data))
-    return 0
+    return save_results(data, args.out, started, markdown, plot)
 
 
 if __name__ == "__main__":

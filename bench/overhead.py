@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from common import log, save_results
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -686,9 +688,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.calls, args.warmup, args.rounds = 100, 20, 2
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     workloads = overhead_workloads(args.calls, args.warmup)
     wnames = [w["name"] for w in workloads]
     configs = [c for c in args.configs.split(",") if c]
@@ -717,11 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         data["openlit"] = {"configs": OPENLIT_CONFIGS, "workload_names": wnames, "summary": summary,
                            "aggregate": aggregate(summary, wnames), "openai": ver.get("openai", "?")}
     data["verdicts"] = verdicts(data)
-    data["seconds"] = time.time() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1))
-    print(markdown(data))
-    return 0
+    return save_results(data, args.out, started, markdown)
 
 
 if __name__ == "__main__":

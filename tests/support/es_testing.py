@@ -1,9 +1,11 @@
 """Helpers the cluster-client tests share across Elasticsearch, OpenSearch and the TLS server:
-a loopback handler that answers JSON, and a point-in-time walk checked while it runs."""
+a loopback handler that answers JSON, a point-in-time walk checked while it runs, and the ``_bulk``
+bodies of a plain loader (also the baseline of bench/shipper.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -41,3 +43,19 @@ def walk_holding_pit(client: EsClient, pattern: str, open_pits: Callable[[], int
     assert open_pits() == before  # ...and closes it at the end
     assert all(CONTENT not in src for _, src in got)
     return got
+
+
+def bulk_bodies(prefix: str, docs: Iterable[tuple[str, str, bytes]], batch_bytes: int) -> Iterator[bytes]:
+    """``_bulk`` bodies of ``create`` lines for (id, day, source) documents into ``{prefix}-{day}``, each
+    body at most ``batch_bytes`` long unless a single document is longer: a plain loader's baseline."""
+    body: list[bytes] = []
+    size = 0
+    for doc_id, day, raw in docs:
+        line = json.dumps({"create": {"_index": f"{prefix}-{day}", "_id": doc_id}}).encode() + b"\n" + raw + b"\n"
+        if size + len(line) > batch_bytes and body:
+            yield b"".join(body)
+            body, size = [], 0
+        body.append(line)
+        size += len(line)
+    if body:
+        yield b"".join(body)
