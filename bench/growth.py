@@ -14,7 +14,6 @@ Writes bench/results/growth.json, overhead_vs_size.png and overhead_vs_concurren
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 import time
@@ -24,7 +23,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
-from common import log, save_results  # noqa: E402
+from common import bench_parser, log, plot_lines, save_results  # noqa: E402
 from overhead import CONFIGS, machine_info, model_server, run_rounds, summarize, workload_name  # noqa: E402
 
 GROWTH_CONFIGS = ["none", "otel-httpx", "ours"]
@@ -130,19 +129,15 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {n} | {w['calls']} | " + " | ".join(cells) + f" | {o if o is None else f'{o:+.3f}'} | "
                      f"{r if r is None else f'{r:+.3f}'} | {ratio} | {tr} |")
     lines.append("")
-    if data.get("plots"):
-        lines.append(" ".join(f"![{p}]({p})" for p in data["plots"]))
-        lines.append("")
+    lines.extend(plot_lines(data))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "growth.json", "fewer calls, 2 rounds, sizes up to 1 MB")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="fewer calls, 2 rounds, sizes up to 1 MB")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "growth.json")
     args = parser.parse_args(argv)
     sizes = SIZES
     if args.quick:

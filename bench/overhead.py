@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from common import log, save_results
+from common import bench_parser, log, save_results
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -671,14 +671,12 @@ def verdicts(data: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "overhead.json", "100 calls, 2 rounds")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="100 calls, 2 rounds")
     parser.add_argument("--configs", default=",".join(MAIN_CONFIGS))
     parser.add_argument("--no-openlit", action="store_true", help="skip the OpenLIT venv")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "overhead.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

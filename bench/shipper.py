@@ -21,7 +21,6 @@ Writes bench/results/shipper.json and shipper_batch_size.png.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -42,7 +41,7 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT / "tests" / "support"))
 
-from common import log, save_results  # noqa: E402
+from common import bench_parser, log, plot_lines, save_results  # noqa: E402
 from es_testing import bulk_bodies  # noqa: E402
 from overhead import machine_info  # noqa: E402
 from spool import _runtime, make_capture  # noqa: E402
@@ -366,20 +365,16 @@ def markdown(data: dict[str, Any]) -> str:
         elif d:
             lines.append(f"| `sidecar run --once` → {key} | – | | {d['error']} |")
     lines.append("")
-    if data.get("plots"):
-        lines.append(" ".join(f"![{p}]({p})" for p in data["plots"]))
-        lines.append("")
+    lines.extend(plot_lines(data))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "shipper.json")
     parser.add_argument("--es", default=os.environ.get("SIDECAR_TEST_ES_URL"), help="Elasticsearch URL")
     parser.add_argument("--records", type=int, default=60000)
     parser.add_argument("--long-records", type=int, default=200000, help="records of the long CLI drain")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "shipper.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.records, args.long_records, args.rounds = 15000, 40000, 2
