@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import pathlib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,45 +36,15 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
 from overhead import machine_info  # noqa: E402
-from shipper import BATCH_BYTES, ES, build_spool, copy_spool, raw_bulk, read_docs, ship  # noqa: E402
+from shipper import ES, build_spool, raw_versus_sink  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "elasticsearch.sh"
 SIDECAR = pathlib.Path(sys.executable).parent / "sidecar"
 
 
 def shipper_vs_raw(urls: list[str], master: pathlib.Path, work: pathlib.Path, n: int, rounds: int) -> dict[str, Any]:
-    from sidecar.ship.elasticsearch import ElasticsearchSink
-
-    es = ES(urls[0])
-    docs = read_docs(master)
-    base = f"benchc{uuid.uuid4().hex[:8]}"
-    warm = f"{base}-warmup"
-    ElasticsearchSink(",".join(urls), index_prefix=warm).open()
-    raw_bulk(es, warm, docs[:2000])
-    es.cleanup(warm)
-    raw_t: list[float] = []
-    sink_t: list[float] = []
-    for rnd in range(rounds):
-        for kind in (("raw", "sink") if rnd % 2 == 0 else ("sink", "raw")):
-            prefix = f"{base}-{kind}{rnd}"
-            copy_spool(master, work)
-            ElasticsearchSink(",".join(urls), index_prefix=prefix).open()  # same template for both (not timed)
-            if kind == "raw":
-                raw_t.append(raw_bulk(es, prefix, docs))
-            else:
-                sink = ElasticsearchSink(",".join(urls), index_prefix=prefix, batch_max_bytes=BATCH_BYTES)
-                elapsed, stored = ship(work, sink, 2000)
-                if stored != n:
-                    raise RuntimeError(f"shipper stored {stored} of {n}")
-                sink_t.append(elapsed)
-            got = es.count(prefix)
-            if got != n:
-                raise RuntimeError(f"{kind} round {rnd}: {got} documents in the cluster, expected {n}")
-            es.cleanup(prefix)
-    ratios = [r / s for r, s in zip(raw_t, sink_t, strict=True)]
-    return {"records": n, "raw_seconds": raw_t, "sink_seconds": sink_t,
-            "raw_records_per_s": n / statistics.median(raw_t), "sink_records_per_s": n / statistics.median(sink_t),
-            "ratio_per_round": ratios, "ratio_median": statistics.median(ratios)}
+    """The plain loader posts to the first node; the shipper is given all three."""
+    return raw_versus_sink(ES(urls[0]), ",".join(urls), f"benchc{uuid.uuid4().hex[:8]}", master, work, n, rounds)
 
 
 def run_sidecars(urls: list[str], spools: list[pathlib.Path], prefix: str) -> float:

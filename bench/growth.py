@@ -14,8 +14,6 @@ Writes bench/results/growth.json, overhead_vs_size.png and overhead_vs_concurren
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
 import sys
 import time
@@ -25,6 +23,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
+from common import bench_parser, log, plot_lines, save_results  # noqa: E402
 from overhead import CONFIGS, machine_info, model_server, run_rounds, summarize, workload_name  # noqa: E402
 
 GROWTH_CONFIGS = ["none", "otel-httpx", "ours"]
@@ -130,19 +129,15 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {n} | {w['calls']} | " + " | ".join(cells) + f" | {o if o is None else f'{o:+.3f}'} | "
                      f"{r if r is None else f'{r:+.3f}'} | {ratio} | {tr} |")
     lines.append("")
-    if data.get("plots"):
-        lines.append(" ".join(f"![{p}]({p})" for p in data["plots"]))
-        lines.append("")
+    lines.extend(plot_lines(data))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "growth.json", "fewer calls, 2 rounds, sizes up to 1 MB")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="fewer calls, 2 rounds, sizes up to 1 MB")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "growth.json")
     args = parser.parse_args(argv)
     sizes = SIZES
     if args.quick:
@@ -150,9 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         sizes = SIZES[:-1]
     ws = workloads(args.calls, args.warmup, sizes, THREADS)
     started = time.time()
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     log(f"growth: configs {GROWTH_CONFIGS}")
     with model_server() as url:
@@ -165,16 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls_per_s": {c: {w["name"]: _calls_per_s(rounds, c, w["name"]) for w in ws} for c in GROWTH_CONFIGS},
         "command": "python bench/growth.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data["plots"] = plot(data, args.out.parent)
-    except Exception as exc:  # a missing matplotlib must not lose the figures
-        data["plots"] = []
-        data["plot_error"] = f"{type(exc).__name__}: {exc}"
-    data["seconds"] = time.time() - started
-    args.out.write_text(json.dumps(data, indent=1))
-    print(markdown(data))
-    return 0
+    return save_results(data, args.out, started, markdown, plot)
 
 
 if __name__ == "__main__":

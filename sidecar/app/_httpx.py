@@ -9,6 +9,7 @@ when the body ends, fails, is closed, or the stream is garbage-collected.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -64,68 +65,76 @@ def _on_failure(rt: Runtime, cap: CallCapture, exc: BaseException) -> None:
         _state.internal_error("capture")
 
 
-def make_stream_classes(module: types.ModuleType) -> tuple[type, type, type, type]:
-    """Observed stream classes that satisfy the module's own isinstance checks."""
+class _Observer:
+    """What the sync and async observed response streams share: the capture they finish, once, with
+    how the body ended (read to the end, failed, closed early, or dropped unread)."""
 
-    class ObservedStream(module.SyncByteStream):  # type: ignore[misc,name-defined]
-        def __init__(self, inner: Any, cap: CallCapture, done: Callable[[CallCapture], None]) -> None:
-            self._inner = inner
-            self._cap = cap
-            self._done = done
+    def __init__(self, inner: Any, cap: CallCapture, done: Callable[[CallCapture], None]) -> None:
+        self._inner = inner
+        self._cap = cap
+        self._done = done
 
+    def _tee(self) -> BodyTee:
+        tee = self._cap.response
+        assert tee is not None
+        return tee
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Around the iteration of the body: finishes the capture with how it ended."""
+        try:
+            yield
+        except GeneratorExit:
+            self._cap.finish(self._done, outcome="closed_early")
+            raise
+        except BaseException as exc:
+            self._cap.finish(self._done, outcome="error", exception=exc)
+            raise
+        self._cap.finish(self._done, outcome="completed")
+
+    def _closed(self) -> None:
+        self._cap.finish(self._done, outcome="closed_early")
+
+    def __del__(self) -> None:
+        self._cap.finish(self._done, outcome="abandoned")
+
+
+def _response_stream_classes(module: types.ModuleType) -> tuple[type, type]:
+    """Observed response streams (sync, async) that satisfy the module's own isinstance checks."""
+
+    class ObservedStream(_Observer, module.SyncByteStream):  # type: ignore[misc,name-defined]
         def __iter__(self) -> Iterator[bytes]:
-            tee = self._cap.response
-            assert tee is not None
-            try:
+            tee = self._tee()
+            with self._reading():
                 for chunk in self._inner:
                     tee.add(chunk)
                     yield chunk
-            except GeneratorExit:
-                self._cap.finish(self._done, outcome="closed_early")
-                raise
-            except BaseException as exc:
-                self._cap.finish(self._done, outcome="error", exception=exc)
-                raise
-            self._cap.finish(self._done, outcome="completed")
 
         def close(self) -> None:
             try:
                 self._inner.close()
             finally:
-                self._cap.finish(self._done, outcome="closed_early")
+                self._closed()
 
-        def __del__(self) -> None:
-            self._cap.finish(self._done, outcome="abandoned")
-
-    class ObservedAsyncStream(module.AsyncByteStream):  # type: ignore[misc,name-defined]
-        def __init__(self, inner: Any, cap: CallCapture, done: Callable[[CallCapture], None]) -> None:
-            self._inner = inner
-            self._cap = cap
-            self._done = done
-
+    class ObservedAsyncStream(_Observer, module.AsyncByteStream):  # type: ignore[misc,name-defined]
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            tee = self._cap.response
-            assert tee is not None
-            try:
+            tee = self._tee()
+            with self._reading():
                 async for chunk in self._inner:
                     tee.add(chunk)
                     yield chunk
-            except GeneratorExit:
-                self._cap.finish(self._done, outcome="closed_early")
-                raise
-            except BaseException as exc:
-                self._cap.finish(self._done, outcome="error", exception=exc)
-                raise
-            self._cap.finish(self._done, outcome="completed")
 
         async def aclose(self) -> None:
             try:
                 await self._inner.aclose()
             finally:
-                self._cap.finish(self._done, outcome="closed_early")
+                self._closed()
 
-        def __del__(self) -> None:
-            self._cap.finish(self._done, outcome="abandoned")
+    return ObservedStream, ObservedAsyncStream
+
+
+def _request_stream_classes(module: types.ModuleType) -> tuple[type, type]:
+    """Request streams (sync, async) that copy the body aside as the transport sends it."""
 
     class TeeRequestStream(module.SyncByteStream):  # type: ignore[misc,name-defined]
         def __init__(self, inner: Any, tee: BodyTee) -> None:
@@ -157,7 +166,28 @@ def make_stream_classes(module: types.ModuleType) -> tuple[type, type, type, typ
             if aclose is not None:
                 await aclose()
 
-    return ObservedStream, ObservedAsyncStream, TeeRequestStream, TeeAsyncRequestStream
+    return TeeRequestStream, TeeAsyncRequestStream
+
+
+def make_stream_classes(module: types.ModuleType) -> tuple[type, type, type, type]:
+    """Observed response and teed request stream classes (sync, async each) for ``module``."""
+    return (*_response_stream_classes(module), *_request_stream_classes(module))
+
+
+def _tee_request(request: Any, cap: CallCapture, stream_class: type) -> None:
+    if cap.request_tee is not None:
+        try:
+            request.stream = stream_class(request.stream, cap.request_tee)
+        except Exception:
+            _state.internal_error("capture")
+
+
+def _observe_response(rt: Runtime, cap: CallCapture, response: Any, stream_class: type) -> None:
+    try:
+        response.stream = stream_class(response.stream, cap, rt.complete)
+        _on_response(rt, cap, response)
+    except Exception:
+        _state.internal_error("capture")
 
 
 def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -171,21 +201,13 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         if started is None:
             return wrapped(*args, **kwargs)
         rt, cap = started
-        if cap.request_tee is not None:
-            try:
-                request.stream = tee_req(request.stream, cap.request_tee)
-            except Exception:
-                _state.internal_error("capture")
+        _tee_request(request, cap, tee_req)
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as exc:
             _on_failure(rt, cap, exc)
             raise
-        try:
-            response.stream = observed(response.stream, cap, rt.complete)
-            _on_response(rt, cap, response)
-        except Exception:
-            _state.internal_error("capture")
+        _observe_response(rt, cap, response, observed)
         return response
 
     async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -195,21 +217,13 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
         if started is None:
             return await wrapped(*args, **kwargs)
         rt, cap = started
-        if cap.request_tee is not None:
-            try:
-                request.stream = tee_req_async(request.stream, cap.request_tee)
-            except Exception:
-                _state.internal_error("capture")
+        _tee_request(request, cap, tee_req_async)
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as exc:
             _on_failure(rt, cap, exc)
             raise
-        try:
-            response.stream = observed_async(response.stream, cap, rt.complete)
-            _on_response(rt, cap, response)
-        except Exception:
-            _state.internal_error("capture")
+        _observe_response(rt, cap, response, observed_async)
         return response
 
     return handle_request, handle_async_request
@@ -218,7 +232,7 @@ def make_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[
 def make_cache_wrappers(module: types.ModuleType, module_name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """hishel's ``CacheTransport``: a cache hit never reaches the network transport we wrap, so it is
     recorded here, as a cache hit (no server call, no tokens), when hishel says it came from the cache."""
-    observed, observed_async, _, _ = make_stream_classes(module)
+    observed, observed_async = _response_stream_classes(module)
 
     def hit(response: Any) -> bool:
         status = response.extensions.get("caching")  # hishel's CacheStatus, a TypedDict
@@ -236,24 +250,23 @@ def make_cache_wrappers(module: types.ModuleType, module_name: str) -> tuple[Cal
         cap.response_headers = response.headers.multi_items()
         response.stream = stream_class(response.stream, cap, rt.complete)
 
+    def record_if_hit(args: tuple[Any, ...], kwargs: dict[str, Any], response: Any, stream_class: type) -> None:
+        try:
+            if hit(response):
+                record(args[0] if args else kwargs["request"], response, stream_class)
+        except Exception:  # our problem, never the application's
+            _state.internal_error("capture")
+
     def handle_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                        kwargs: dict[str, Any]) -> Any:
         response = wrapped(*args, **kwargs)
-        try:
-            if hit(response):
-                record(args[0] if args else kwargs["request"], response, observed)
-        except Exception:  # our problem, never the application's
-            _state.internal_error("capture")
+        record_if_hit(args, kwargs, response, observed)
         return response
 
     async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                                    kwargs: dict[str, Any]) -> Any:
         response = await wrapped(*args, **kwargs)
-        try:
-            if hit(response):
-                record(args[0] if args else kwargs["request"], response, observed_async)
-        except Exception:  # our problem, never the application's
-            _state.internal_error("capture")
+        record_if_hit(args, kwargs, response, observed_async)
         return response
 
     return handle_request, handle_async_request

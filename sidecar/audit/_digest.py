@@ -18,12 +18,12 @@ a crash is byte-for-byte the one already stored.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import secrets
 from typing import Any
 
-from sidecar.audit._chain import canonical, chain_of
-from sidecar.audit._keys import IntegrityKey, KeyRing, hash_hex
+from sidecar.audit._chain import chain_of
+from sidecar.audit._keys import IntegrityKey, KeyRing
+from sidecar.audit._signing import SignedFields
 
 KIND = "sidecar.digest.kind"  # segment | start | reset
 CHAIN_ID = "sidecar.chain.id"
@@ -32,40 +32,22 @@ PREV = "sidecar.digest.prev"
 HASH = "sidecar.digest.hash"
 SIGNATURE = "sidecar.digest.signature"
 KEY_ID = "sidecar.digest.key_id"
-_NOT_SIGNED = (HASH, SIGNATURE)
 
 
 def utc_stamp(when: dt.datetime | None = None) -> str:
     return (when or dt.datetime.now(tz=dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def digest_hash(doc: dict[str, Any]) -> str:
-    return hash_hex(canonical({k: v for k, v in doc.items() if k not in _NOT_SIGNED}))
+_SIGNED = SignedFields(hash=HASH, signature=SIGNATURE, key_id=KEY_ID, name="digest")
 
 
 def sign(doc: dict[str, Any], key: IntegrityKey) -> dict[str, Any]:
-    doc[KEY_ID] = key.key_id
-    for name in _NOT_SIGNED:
-        doc.pop(name, None)
-    h = digest_hash(doc)
-    doc[HASH] = h
-    doc[SIGNATURE] = hmac.digest(key.signing, h.encode("ascii"), "sha256").hex()
-    return doc
+    return _SIGNED.sign(doc, key)
 
 
 def signature_problem(doc: dict[str, Any], keys: KeyRing) -> str | None:
     """None for a genuine digest; else why not."""
-    key = keys.get(doc.get(KEY_ID))
-    if key is None:
-        return f"signed with a key not in the ring ({str(doc.get(KEY_ID))[:20]!r})"
-    try:
-        h = digest_hash(doc)
-    except (TypeError, ValueError, UnicodeError):
-        return "unreadable digest"
-    expected = hmac.digest(key.signing, h.encode("ascii"), "sha256").hex()
-    if doc.get(HASH) != h or not hmac.compare_digest(str(doc.get(SIGNATURE)), expected):
-        return "signature does not verify"
-    return None
+    return _SIGNED.problem(doc, keys)
 
 
 def _sequence(doc_id: str) -> int | None:

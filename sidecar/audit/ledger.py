@@ -21,14 +21,12 @@ Every event has ``@timestamp``, ``sidecar.event.operator`` and ``sidecar.event.r
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.audit._chain import canonical
 from sidecar.audit._keys import IntegrityKey, KeyRing
+from sidecar.audit._signing import SignedFields
 
 KIND = "sidecar.event.kind"
 SEQ = "sidecar.event.seq"
@@ -43,16 +41,11 @@ TAGS = "sidecar.event.tags"
 HOLD_ID = "sidecar.hold.id"
 KINDS = ("erasure", "hold", "hold_release", "deny")
 _DOMAIN = b"llm-audit-sidecar/ledger-event/v1\n"
-_NOT_SIGNED = (HASH, SIGNATURE)
+_SIGNED = SignedFields(hash=HASH, signature=SIGNATURE, key_id=KEY_ID, domain=_DOMAIN, name="event")
 
 
 def event_id(seq: int) -> str:
     return f"event-{seq:08d}"
-
-
-def _hash(doc: dict[str, Any]) -> str:
-    body = canonical({k: v for k, v in doc.items() if k not in _NOT_SIGNED})
-    return hashlib.sha256(_DOMAIN + body).hexdigest()
 
 
 def make_event(kind: str, fields: dict[str, Any], head: dict[str, Any] | None, key: IntegrityKey, *,
@@ -65,24 +58,14 @@ def make_event(kind: str, fields: dict[str, Any], head: dict[str, Any] | None, k
     doc: dict[str, Any] = {"@timestamp": when, EID: event_id(seq), KIND: kind, SEQ: seq,
                            PREV: str(head[HASH]) if head else "", "sidecar.event.operator": operator,
                            "sidecar.event.reason": reason, **fields, KEY_ID: key.key_id}
-    h = _hash(doc)
-    doc[HASH] = h
-    doc[SIGNATURE] = hmac.digest(key.signing, _DOMAIN + h.encode("ascii"), "sha256").hex()
-    return doc
+    return _SIGNED.sign(doc, key)
 
 
 def event_problem(doc: dict[str, Any], keys: KeyRing) -> str | None:
     """None for a genuine event; else why not."""
-    key = keys.get(doc.get(KEY_ID))
-    if key is None:
-        return f"signed with a key not in the ring ({str(doc.get(KEY_ID))[:20]!r})"
-    try:
-        h = _hash(doc)
-    except (TypeError, ValueError, UnicodeError):
-        return "unreadable event"
-    expected = hmac.digest(key.signing, _DOMAIN + h.encode("ascii"), "sha256").hex()
-    if doc.get(HASH) != h or not hmac.compare_digest(str(doc.get(SIGNATURE)), expected):
-        return "signature does not verify"
+    problem = _SIGNED.problem(doc, keys)
+    if problem is not None:
+        return problem
     if doc.get(KIND) not in KINDS or not isinstance(doc.get(SEQ), int):
         return "not a ledger event"
     return None

@@ -65,57 +65,88 @@ def _set(f: Fields, key: str, value: Any) -> None:
 # ---------------------------------------------------------------- requests
 
 
+def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of ``keys`` present in ``obj`` (None when none is)."""
+    for key in keys:
+        if key in obj:
+            return obj[key]
+    return None
+
+
+# (record field, converter, the keys tried in order: the first one present is read)
+_Spec = tuple[tuple[str, Callable[[Any], Any], tuple[str, ...]], ...]
+
+
+def _read(f: Fields, obj: dict[str, Any], spec: _Spec) -> None:
+    for field, convert, keys in spec:
+        _set(f, field, convert(_first(obj, keys)))
+
+
+_OPENAI_REQUEST: _Spec = (
+    ("request_model", _str, ("model",)),
+    ("request_max_tokens", _int, ("max_completion_tokens", "max_tokens", "max_output_tokens")),
+    ("request_temperature", _num, ("temperature",)),
+    ("request_top_p", _num, ("top_p",)),
+    ("request_stop_sequences", _stops, ("stop",)),
+    ("request_frequency_penalty", _num, ("frequency_penalty",)),
+    ("request_presence_penalty", _num, ("presence_penalty",)),
+    ("request_seed", _int, ("seed",)),
+)
+_ANTHROPIC_REQUEST: _Spec = (
+    ("request_model", _str, ("model",)),
+    ("request_max_tokens", _int, ("max_tokens",)),
+    ("request_temperature", _num, ("temperature",)),
+    ("request_top_p", _num, ("top_p",)),
+    ("request_top_k", _num, ("top_k",)),
+    ("request_stop_sequences", _stops, ("stop_sequences",)),
+)
+_GEMINI_REQUEST: _Spec = (  # read from generationConfig
+    ("request_max_tokens", _int, ("maxOutputTokens", "max_output_tokens")),
+    ("request_temperature", _num, ("temperature",)),
+    ("request_top_p", _num, ("topP", "top_p")),
+    ("request_top_k", _num, ("topK", "top_k")),
+    ("request_stop_sequences", _stops, ("stopSequences", "stop_sequences")),
+    ("request_seed", _int, ("seed",)),
+    ("request_presence_penalty", _num, ("presencePenalty",)),
+    ("request_frequency_penalty", _num, ("frequencyPenalty",)),
+)
+_PALM_REQUEST: _Spec = (
+    ("request_max_tokens", _int, ("maxOutputTokens",)),
+    ("request_temperature", _num, ("temperature",)),
+    ("request_top_p", _num, ("topP",)),
+    ("request_top_k", _num, ("topK",)),
+    ("request_stop_sequences", _stops, ("stopSequences",)),
+)
+_OLLAMA_REQUEST: _Spec = (  # read from options
+    ("request_max_tokens", _int, ("num_predict",)),
+    ("request_temperature", _num, ("temperature",)),
+    ("request_top_p", _num, ("top_p",)),
+    ("request_top_k", _num, ("top_k",)),
+    ("request_seed", _int, ("seed",)),
+    ("request_stop_sequences", _stops, ("stop",)),
+)
+
+
 def parse_request(api_format: str, body: Any) -> Fields:
     """``body`` is the decoded JSON request (or anything else: then nothing is read)."""
     if not isinstance(body, dict):
         return {}
     f: Fields = {}
     if api_format == "openai":
-        _set(f, "request_model", _str(body.get("model")))
-        _set(f, "request_max_tokens", _int(body.get("max_completion_tokens", body.get("max_tokens",
-                                                                                     body.get("max_output_tokens")))))
-        _set(f, "request_temperature", _num(body.get("temperature")))
-        _set(f, "request_top_p", _num(body.get("top_p")))
-        _set(f, "request_stop_sequences", _stops(body.get("stop")))
-        _set(f, "request_frequency_penalty", _num(body.get("frequency_penalty")))
-        _set(f, "request_presence_penalty", _num(body.get("presence_penalty")))
-        _set(f, "request_seed", _int(body.get("seed")))
+        _read(f, body, _OPENAI_REQUEST)
         f["request_stream"] = body.get("stream") is True
         _set(f, "body_user", _str(body.get("user")) or _str(body.get("safety_identifier")))
     elif api_format == "anthropic":
-        _set(f, "request_model", _str(body.get("model")))
-        _set(f, "request_max_tokens", _int(body.get("max_tokens")))
-        _set(f, "request_temperature", _num(body.get("temperature")))
-        _set(f, "request_top_p", _num(body.get("top_p")))
-        _set(f, "request_top_k", _num(body.get("top_k")))
-        _set(f, "request_stop_sequences", _stops(body.get("stop_sequences")))
+        _read(f, body, _ANTHROPIC_REQUEST)
         f["request_stream"] = body.get("stream") is True
         _set(f, "body_user", _str(_d(body.get("metadata")).get("user_id")))
     elif api_format == "gemini":
-        cfg = _d(body.get("generationConfig") or body.get("generation_config"))
-        _set(f, "request_max_tokens", _int(cfg.get("maxOutputTokens", cfg.get("max_output_tokens"))))
-        _set(f, "request_temperature", _num(cfg.get("temperature")))
-        _set(f, "request_top_p", _num(cfg.get("topP", cfg.get("top_p"))))
-        _set(f, "request_top_k", _num(cfg.get("topK", cfg.get("top_k"))))
-        _set(f, "request_stop_sequences", _stops(cfg.get("stopSequences", cfg.get("stop_sequences"))))
-        _set(f, "request_seed", _int(cfg.get("seed")))
-        _set(f, "request_presence_penalty", _num(cfg.get("presencePenalty")))
-        _set(f, "request_frequency_penalty", _num(cfg.get("frequencyPenalty")))
+        _read(f, _d(body.get("generationConfig") or body.get("generation_config")), _GEMINI_REQUEST)
     elif api_format == "palm":
-        _set(f, "request_max_tokens", _int(body.get("maxOutputTokens")))
-        _set(f, "request_temperature", _num(body.get("temperature")))
-        _set(f, "request_top_p", _num(body.get("topP")))
-        _set(f, "request_top_k", _num(body.get("topK")))
-        _set(f, "request_stop_sequences", _stops(body.get("stopSequences")))
+        _read(f, body, _PALM_REQUEST)
     elif api_format == "ollama":
-        opts = _d(body.get("options"))
         _set(f, "request_model", _str(body.get("model")))
-        _set(f, "request_max_tokens", _int(opts.get("num_predict")))
-        _set(f, "request_temperature", _num(opts.get("temperature")))
-        _set(f, "request_top_p", _num(opts.get("top_p")))
-        _set(f, "request_top_k", _num(opts.get("top_k")))
-        _set(f, "request_seed", _int(opts.get("seed")))
-        _set(f, "request_stop_sequences", _stops(opts.get("stop")))
+        _read(f, _d(body.get("options")), _OLLAMA_REQUEST)
         f["request_stream"] = body.get("stream", True) is not False  # Ollama streams unless told not to
     return f
 
@@ -132,27 +163,29 @@ def looks_like_model_request(api_format: str, body: Any) -> bool:
 # ---------------------------------------------------------------- whole responses
 
 
+_OPENAI_USAGE: _Spec = (("input_tokens", _int, ("prompt_tokens", "input_tokens")),
+                        ("output_tokens", _int, ("completion_tokens", "output_tokens")))
+_ANTHROPIC_USAGE: _Spec = tuple((name, _int, (name,)) for name in (
+    "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+_GEMINI_USAGE: _Spec = (("input_tokens", _int, ("promptTokenCount",)),
+                        ("output_tokens", _int, ("candidatesTokenCount",)),
+                        ("cache_read_input_tokens", _int, ("cachedContentTokenCount",)))
+_OLLAMA_USAGE: _Spec = (("input_tokens", _int, ("prompt_eval_count",)), ("output_tokens", _int, ("eval_count",)))
+
+
 def _openai_usage(f: Fields, usage: Any) -> None:
     u = _d(usage)
-    _set(f, "input_tokens", _int(u.get("prompt_tokens", u.get("input_tokens"))))
-    _set(f, "output_tokens", _int(u.get("completion_tokens", u.get("output_tokens"))))
+    _read(f, u, _OPENAI_USAGE)
     details = _d(u.get("prompt_tokens_details") or u.get("input_tokens_details"))
     _set(f, "cache_read_input_tokens", _int(details.get("cached_tokens")))
 
 
 def _anthropic_usage(f: Fields, usage: Any) -> None:
-    u = _d(usage)
-    _set(f, "input_tokens", _int(u.get("input_tokens")))
-    _set(f, "output_tokens", _int(u.get("output_tokens")))
-    _set(f, "cache_read_input_tokens", _int(u.get("cache_read_input_tokens")))
-    _set(f, "cache_creation_input_tokens", _int(u.get("cache_creation_input_tokens")))
+    _read(f, _d(usage), _ANTHROPIC_USAGE)
 
 
 def _gemini_usage(f: Fields, usage: Any) -> None:
-    u = _d(usage)
-    _set(f, "input_tokens", _int(u.get("promptTokenCount")))
-    _set(f, "output_tokens", _int(u.get("candidatesTokenCount")))
-    _set(f, "cache_read_input_tokens", _int(u.get("cachedContentTokenCount")))
+    _read(f, _d(usage), _GEMINI_USAGE)
 
 
 def _gemini_text(obj: dict[str, Any]) -> Iterator[str]:
@@ -218,8 +251,7 @@ def parse_response(api_format: str, body: Any) -> Fields:
     elif api_format == "ollama":
         _set(f, "response_model", _str(body.get("model")))
         _set(f, "response_finish_reasons", [body["done_reason"]] if _str(body.get("done_reason")) else None)
-        _set(f, "input_tokens", _int(body.get("prompt_eval_count")))
-        _set(f, "output_tokens", _int(body.get("eval_count")))
+        _read(f, body, _OLLAMA_USAGE)
     return f
 
 

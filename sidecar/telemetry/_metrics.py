@@ -70,19 +70,17 @@ def provider_label(value: Any) -> str:
     return value if isinstance(value, str) and _WORD.fullmatch(value) else "other"
 
 
-class ModelLabels:
-    """Normalises (redacted) model names and caps how many distinct ones become label values."""
+class BoundedLabels:
+    """Admits at most ``limit`` distinct label values; any further one becomes ``other``, so a label fed
+    by callers cannot grow a metric without bound."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, model: str | None) -> str:
-        if not model:
-            return "unknown"
-        name = model_label_value(model)
-        if name in self._seen or name in ("other", "redacted"):
+    def admit(self, name: str) -> str:
+        if name in self._seen:
             return name
         with self._lock:
             if len(self._seen) >= self._limit:
@@ -91,13 +89,23 @@ class ModelLabels:
         return name
 
 
-class ErrorTypeLabels:
+class ModelLabels(BoundedLabels):
+    """Normalises (redacted) model names and caps how many distinct ones become label values."""
+
+    def __call__(self, model: str | None) -> str:
+        if not model:
+            return "unknown"
+        name = model_label_value(model)
+        if name in ("other", "redacted"):
+            return name
+        return self.admit(name)
+
+
+class ErrorTypeLabels(BoundedLabels):
     """``error.type`` as a label: a known status code, or an exception's class name (capped in number)."""
 
     def __init__(self, limit: int = 50) -> None:
-        self._limit = limit
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        super().__init__(limit)
 
     def __call__(self, error_type: str | None) -> str:
         if not error_type:
@@ -107,13 +115,7 @@ class ErrorTypeLabels:
         name = error_type.rsplit(".", 1)[-1]
         if not _CLASS_NAME.fullmatch(name):
             return "other"
-        if name in self._seen:
-            return name
-        with self._lock:
-            if len(self._seen) >= self._limit:
-                return "other"
-            self._seen.add(name)
-        return name
+        return self.admit(name)
 
 
 class CallMetrics:

@@ -206,11 +206,7 @@ def test_real_prometheus_fires_on_a_429_burst(sidecar_process: str, instrumented
         assert scraped_value(prom, 'up{job="llm-audit-sidecar"}') == 1
         print(f"\nreal Prometheus: LLMRateLimitedHigh firing {time.monotonic() - started:.1f}s after start")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         if proc.stderr is not None:
             errors = [line for line in proc.stderr.read().splitlines() if re.search(r"level=(error|warn)", line)]
             print("\n".join(errors[-10:]))

@@ -44,11 +44,27 @@ ES_LOG = REPO / ".es" / "logs" / "sidecar-test.log"
 # --------------------------------------------------------------------------- the server
 
 
-def _log_tail(lines: int = 80) -> str:
+def _start_server(script: Path, args: list[str], what: str, log: Path) -> str:
+    """Run ``script up ...``; its last stdout line is the URL (or URLs). Fails the test (never skips)
+    with the script's output and the server's log tail when it cannot start."""
     try:
-        return "\n".join(ES_LOG.read_text(errors="replace").splitlines()[-lines:])
+        proc = subprocess.run(["bash", str(script), "up", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=900, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"could not run {script.name} up: {exc}\n{_log_tail(log)}", pytrace=False)
+    lines = proc.stdout.strip().splitlines()
+    value = lines[-1].strip() if lines else ""
+    if proc.returncode != 0 or not value.startswith("http://"):
+        pytest.fail(f"{what} did not start (exit {proc.returncode}).\n--- stdout ---\n{proc.stdout[-3000:]}\n"
+                    f"--- stderr ---\n{proc.stderr[-6000:]}\n--- log tail ---\n{_log_tail(log)}", pytrace=False)
+    return value
+
+
+def _log_tail(log: Path, lines: int = 80) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
-        return "(no Elasticsearch log)"
+        return "(no log)"
 
 
 @pytest.fixture(scope="session")
@@ -56,41 +72,7 @@ def elasticsearch_url() -> str:
     env_url = os.environ.get("SIDECAR_TEST_ES_URL")
     if env_url:
         return env_url.rstrip("/")
-    try:
-        proc = subprocess.run(
-            ["bash", str(ES_SCRIPT), "up"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.fail(f"could not run {ES_SCRIPT.name} up: {exc}\n{_log_tail()}", pytrace=False)
-    lines = proc.stdout.strip().splitlines()
-    url = lines[-1].strip() if lines else ""
-    if proc.returncode != 0 or not url.startswith("http://"):
-        pytest.fail(
-            f"Elasticsearch did not start (exit {proc.returncode}).\n--- stdout ---\n{proc.stdout[-3000:]}\n"
-            f"--- stderr ---\n{proc.stderr[-6000:]}\n--- log tail ---\n{_log_tail()}",
-            pytrace=False,
-        )
-    return url
-
-
-def _start_server(script: Path, args: list[str], what: str, log: Path) -> str:
-    """Run ``script up ...``; its last stdout line is the URL (or URLs). Fails the test (never skips)
-    with the server's log tail when it cannot start."""
-    try:
-        proc = subprocess.run(["bash", str(script), "up", *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=900, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.fail(f"could not run {script.name} up: {exc}", pytrace=False)
-    lines = proc.stdout.strip().splitlines()
-    value = lines[-1].strip() if lines else ""
-    if proc.returncode != 0 or not value.startswith("http://"):
-        try:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
-        except OSError:
-            tail = "(no log)"
-        pytest.fail(f"{what} did not start (exit {proc.returncode}).\n--- stderr ---\n{proc.stderr[-6000:]}\n"
-                    f"--- log tail ---\n{tail}", pytrace=False)
-    return value
+    return _start_server(ES_SCRIPT, [], "Elasticsearch", ES_LOG)
 
 
 @pytest.fixture(scope="session")
@@ -174,12 +156,17 @@ def es(elasticsearch_url: str) -> ES:
     return ES(elasticsearch_url)
 
 
+def _unique_prefix(server: ES, letter: str) -> Iterator[str]:
+    """A unique index prefix starting with ``letter``; its indices and templates are deleted afterwards."""
+    prefix = f"{letter}{uuid.uuid4().hex[:10]}"
+    yield prefix
+    server.cleanup(prefix)
+
+
 @pytest.fixture
 def es_prefix(es: ES) -> Iterator[str]:
     """A unique index prefix; the test's indices and templates are deleted afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    yield prefix
-    es.cleanup(prefix)
+    yield from _unique_prefix(es, "t")
 
 
 # --------------------------------------------------------------------------- the fault proxy
@@ -374,13 +361,17 @@ def docs_factory() -> Any:
     return make_docs
 
 
-@pytest.fixture
-def fault_proxy(elasticsearch_url: str) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(elasticsearch_url)
+def _proxy_in_front(url: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(url)
     try:
         yield proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def fault_proxy(elasticsearch_url: str) -> Iterator[FaultProxy]:
+    yield from _proxy_in_front(elasticsearch_url)
 
 
 @pytest.fixture(scope="session")
@@ -392,19 +383,13 @@ def opensearch(opensearch_url: str) -> ES:
 @pytest.fixture
 def os_prefix(opensearch: ES) -> Iterator[str]:
     """A unique index prefix on OpenSearch; its indices and templates are deleted afterwards."""
-    prefix = f"o{uuid.uuid4().hex[:10]}"
-    yield prefix
-    opensearch.cleanup(prefix)
+    yield from _unique_prefix(opensearch, "o")
 
 
 @pytest.fixture
 def os_fault_proxy(opensearch_url: str) -> Iterator[FaultProxy]:
     """The fault proxy in front of OpenSearch."""
-    proxy = FaultProxy(opensearch_url)
-    try:
-        yield proxy
-    finally:
-        proxy.close()
+    yield from _proxy_in_front(opensearch_url)
 
 
 # --------------------------------------------------------------------------- documents

@@ -8,26 +8,19 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from es_testing import JsonHandler
 
 from sidecar.es import ClientOptions, EsClient, EsUnavailable
 
 
-class _Ok(BaseHTTPRequestHandler):
+class _Ok(JsonHandler):
     def do_GET(self) -> None:
-        body = b'{"cluster_name":"tls-test"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer_json(b'{"cluster_name":"tls-test"}')
 
 
 @pytest.fixture(scope="module")

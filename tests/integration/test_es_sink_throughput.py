@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import urllib3
+from es_testing import bulk_bodies
 
 from sidecar.ship.elasticsearch import ElasticsearchSink
 from sidecar.spool.document import SpoolDoc
@@ -25,27 +26,10 @@ def _raw_bulk(url: str, prefix: str, docs: list[SpoolDoc]) -> float:
     """The baseline: build create lines, POST them in 5 MB bodies, check the status only."""
     http = urllib3.PoolManager(retries=False)
     started = time.perf_counter()
-    body: list[bytes] = []
-    size = 0
-
-    def flush() -> None:
-        resp = http.request(
-            "POST",
-            url + "/_bulk?filter_path=errors",
-            body=b"".join(body),
-            headers={"Content-Type": "application/x-ndjson"},
-        )
+    for body in bulk_bodies(prefix, ((d.doc_id, d.day, d.raw) for d in docs), BATCH_BYTES):
+        resp = http.request("POST", url + "/_bulk?filter_path=errors", body=body,
+                            headers={"Content-Type": "application/x-ndjson"})
         assert resp.status == 200 and json.loads(resp.data)["errors"] is False
-
-    for d in docs:
-        line = json.dumps({"create": {"_index": f"{prefix}-{d.day}", "_id": d.doc_id}}).encode() + b"\n" + d.raw + b"\n"
-        if size + len(line) > BATCH_BYTES and body:
-            flush()
-            body, size = [], 0
-        body.append(line)
-        size += len(line)
-    if body:
-        flush()
     return time.perf_counter() - started
 
 
