@@ -187,14 +187,16 @@ def test_templates_against_the_real_validator(es: Any, es_prefix: str) -> None:
 
 def test_enforcer_speed_on_many_indices(es: Any, es_prefix: str, elasticsearch_url: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    old = [_name(es_prefix, N + 2 + i) for i in range(60)]
-    young = [_name(es_prefix, i) for i in range(60)]
+    # 40 indices on each side of the cut-off; each index creation is a cluster state update (the slow
+    # part of this test), so not more.
+    old = [_name(es_prefix, N + 2 + i) for i in range(40)]
+    young = [_name(es_prefix, i) for i in range(40)]
     for index in old + young:
         es.request("PUT", f"/{index}", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
     started = time.perf_counter()
     report = enforce(_settings(elasticsearch_url, es_prefix))
     elapsed = time.perf_counter() - started
-    assert report.ok and len(report.deleted) == 60 and len(report.kept) == 60
+    assert report.ok and len(report.deleted) == 40 and len(report.kept) == 40
     assert sorted(es.indices(f"{es_prefix}-2*")) == sorted(young)
     with capsys.disabled():
-        print(f"\n[retention] enforcer: 120 indices listed, 60 deleted in {elapsed:.2f}s")
+        print(f"\n[retention] enforcer: 80 indices listed, 40 deleted in {elapsed:.2f}s")
