@@ -7,6 +7,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from sidecar.record.schema import SCHEMA_VERSION, AuditRecord
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -42,12 +44,24 @@ def reorder(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def encode(doc: dict[str, Any]) -> bytes:
-    """The spool line of ``doc``. Lone surrogates (from ``\\udc00`` escapes in a body) cannot be
-    written as UTF-8: they become U+FFFD, and the record says so."""
+    """The spool line of ``doc``: strict JSON in UTF-8. orjson writes it when it can; what it refuses
+    (a lone surrogate, an integer past 64 bits) and a top-level NaN or infinity (orjson would write
+    null where the record leaves the field out) take the standard library's path."""
+    if not any(isinstance(v, float) and not math.isfinite(v) for v in doc.values()):
+        try:
+            return orjson.dumps(doc)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return _encode_std(doc)
+
+
+def _encode_std(doc: dict[str, Any]) -> bytes:
+    """Lone surrogates (from ``\\udc00`` escapes in a body) cannot be written as UTF-8: they become
+    U+FFFD, and the record says so."""
     try:
         text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:  # a NaN or an infinity: not JSON, and the index would refuse the record
-        doc = {k: v for k, v in doc.items() if not (isinstance(v, float) and not math.isfinite(v))}
+        doc = {k: _null_non_finite(v) for k, v in doc.items() if not (isinstance(v, float) and not math.isfinite(v))}
         text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
         return text.encode("utf-8")
@@ -56,3 +70,15 @@ def encode(doc: dict[str, Any]) -> bytes:
         doc["sidecar.content.note"] = f"{note},lone_surrogates_replaced" if note else "lone_surrogates_replaced"
         doc = reorder(doc)
         return _SURROGATE.sub("\ufffd", json.dumps(doc, ensure_ascii=False, separators=(",", ":"))).encode("utf-8")
+
+
+def _null_non_finite(value: Any) -> Any:
+    """``value`` with NaN and infinities inside it as null (as orjson writes them): a field is left
+    out for its own NaN, a structure (messages, tool arguments) is kept without them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _null_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_non_finite(v) for v in value]
+    return value

@@ -7,6 +7,7 @@ import json
 import typing
 from typing import Any
 
+import pytest
 from capture_factory import builder, capture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,3 +82,22 @@ _B = builder()
 def test_built_records_are_what_the_model_would_emit(body: bytes, status: int | None) -> None:
     doc = _B.build(capture(body=body, status=status), 1)
     assert _typed(doc) == _typed(AuditRecord.model_validate(doc).to_document())
+
+
+_any_text = st.text(alphabet=st.characters(codec=None), max_size=20)  # lone surrogates included
+_odd_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | _any_text,
+                         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+                         max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(_text, _odd_json, max_size=6))
+def test_the_fast_serializer_writes_what_the_standard_library_would(fields: dict[str, Any]) -> None:
+    """orjson where it can, the standard library where it cannot: strict UTF-8 JSON either way, and
+    the same values as the standard library's line (floats compared as values, not spellings)."""
+    from sidecar.record._document import _encode_std
+
+    doc = {"event.id": "p-1", **fields}
+    expected = json.loads(_encode_std(dict(doc)), parse_constant=lambda c: pytest.fail(c))
+    line = encode(dict(doc))
+    assert json.loads(line.decode("utf-8", errors="strict"), parse_constant=lambda c: pytest.fail(c)) == expected
