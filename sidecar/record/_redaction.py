@@ -9,6 +9,7 @@ from typing import Any
 
 from sidecar.record._bodies import unescape_json
 from sidecar.record._genai import MESSAGE_ALIASES, MESSAGE_FIELDS, cut_strings
+from sidecar.record._tree import TreeRedaction
 from sidecar.record.privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.record.switches import Switches
 from sidecar.redact import Redactor, cut_kept
@@ -36,6 +37,7 @@ class RecordRedaction:
         self.limit = max_content_chars
         self.failures = 0
         self._short: dict[str, tuple[str, dict[str, int]]] = {}
+        self.tree = TreeRedaction(redactor)  # JSON trees: a string the bodies and messages share is scanned once
 
     def _failed(self, counts: dict[str, int]) -> None:
         self.failures += 1
@@ -48,7 +50,7 @@ class RecordRedaction:
         limit = self.limit
         try:
             if parsed is not None and len(text) <= limit:
-                value, summary = self.redactor.redact_json(parsed)
+                value, summary = self.tree.redact(parsed)
                 out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
                 cut = len(out) > limit
                 out = cut_kept(out, limit)
@@ -67,7 +69,7 @@ class RecordRedaction:
         limit = self.limit
         try:
             pre, _ = cut_strings(value, limit + REDACT_MARGIN)
-            red, summary = self.redactor.redact_json(pre)
+            red, summary = self.tree.redact(pre)
             out, cut = cut_strings(red, limit)
         except Exception:
             self._failed(counts)

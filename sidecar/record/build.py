@@ -87,6 +87,8 @@ class RecordBuilder:
             self.withheld += 1
             log.warning("audit record content withheld (%s); trace %s", type(exc).__name__, cap.trace_hex())
             return self._metadata_only(cap, seq, f"content_withheld:{_reason(exc)}")
+        finally:
+            self.redaction.tree.forget()
 
     def _build(self, cap: CallCapture, seq: int) -> dict[str, Any]:
         s, ep = self.settings, cap.endpoint
