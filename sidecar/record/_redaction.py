@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from sidecar.record._bodies import unescape_json
-from sidecar.record._genai import MESSAGE_ALIASES, MESSAGE_FIELDS, cut_strings
+from sidecar.record._genai import MESSAGE_ALIASES, MESSAGE_FIELDS, cut_strings, string_chars
 from sidecar.record._tree import TreeRedaction
 from sidecar.record.privacy import DEFAULT_BOUND, REDACTED, REDACTED_WHERE_BUILT, SAFE
 from sidecar.record.switches import Switches
@@ -68,16 +68,18 @@ class RecordRedaction:
         (cut again after redaction, so a placeholder is never split); (None, False) when withheld."""
         limit = self.limit
         try:
-            pre, _ = cut_strings(value, limit + REDACT_MARGIN)
+            # Copies are made only to cut: most messages fit, and then they are walked once to count.
+            total = string_chars(value)
+            pre = value if total <= limit + REDACT_MARGIN else cut_strings(value, limit + REDACT_MARGIN)[0]
             red, summary = self.tree.redact(pre)
-            out, cut = cut_strings(red, limit)
+            out, cut = (red, False) if string_chars(red) <= limit else cut_strings(red, limit)
         except Exception:
             self._failed(counts)
             if "messages_withheld" not in notes:
                 notes.append("messages_withheld")
             return None, False
         add_counts(counts, summary)
-        return out, cut or cut_strings(value, limit)[1]
+        return out, cut or total > limit
 
     def field(self, value: str, bound: int, counts: dict[str, int]) -> str:
         """One short field, cut to ``bound`` after redaction."""

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sidecar.record._genai import cut_strings, string_chars
 from sidecar.record._redaction import FIELD_WITHHELD, REDACTION_FAILED, RecordRedaction, redact_messages
 from sidecar.record.switches import Switches
 from sidecar.redact import RedactionError, Redactor
@@ -119,3 +122,18 @@ def test_messages_are_cut_to_the_content_budget() -> None:
     parts = [m["parts"][0]["content"] for m in f["input_messages"]]
     # every string counts (roles and part types too): 100 - 80 - 4 * len("user") = 4 left for the second text
     assert parts == ["y" * 80, "z" * 4] and f["content_truncated"] is True
+
+
+_tree = st.recursive(st.none() | st.integers() | st.text(max_size=30),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                 max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tree, st.integers(min_value=0, max_value=120))
+def test_messages_are_cut_exactly_when_their_strings_pass_the_budget(value: Any, budget: int) -> None:
+    """The messages step counts characters instead of making a cut copy it does not need."""
+    assert cut_strings(value, budget)[1] == (string_chars(value) > budget)
+    if string_chars(value) <= budget:
+        assert cut_strings(value, budget)[0] == value
