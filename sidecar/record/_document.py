@@ -31,11 +31,14 @@ def document(**values: Any) -> dict[str, Any]:
 
 
 def with_counts(doc: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
-    """``doc`` with its redaction counts and total, in their schema place."""
+    """``doc`` built with ``redaction_counts=counts`` (filled since) and a ``redaction_total``
+    placeholder: the total set, or both left out when nothing was redacted. They sit in their
+    schema place already: no sort."""
     if counts:
-        doc["sidecar.redaction.counts"] = counts
         doc["sidecar.redaction.total"] = sum(counts.values())
-        return reorder(doc)
+    else:
+        doc.pop("sidecar.redaction.counts", None)
+        doc.pop("sidecar.redaction.total", None)
     return doc
 
 

@@ -21,7 +21,7 @@ REDACT_MARGIN = 2048
 URL_CHARS = 8192
 _SHORT = 256  # strings this short are remembered with their redaction (models, paths recur)
 _SHORT_CACHE = 2048
-_BUILT = frozenset(REDACTED_WHERE_BUILT)
+_PASSED = frozenset(SAFE) | frozenset(REDACTED_WHERE_BUILT)  # fields the final pass leaves as they are
 
 
 def add_counts(counts: dict[str, int], summary: dict[str, int]) -> None:
@@ -119,7 +119,7 @@ class RecordRedaction:
         """Every string field that is not safe by construction (``SAFE``) and was not redacted where
         it was built goes through the redactor now, and is cut to its bound."""
         for key, value in doc.items():
-            if key in SAFE or key in _BUILT:
+            if key in _PASSED:
                 continue
             bound = REDACTED.get(key, DEFAULT_BOUND)
             if isinstance(value, str):

@@ -114,7 +114,7 @@ class RecordBuilder:
         group = self.retries.group(cap.method, cap.host, cap.path, request.raw)
         delay = self.retries.attempt(group, cap.start_ns, values["event_duration"])
         values.update(outcome_fields(cap, f, encoding))
-        values.update(url_full=url, retry_group=group, retry_delay=delay,
+        values.update(url_full=url, retry_group=group, retry_delay=delay, redaction_counts=counts, redaction_total=0,
                       content_note=",".join(notes) or (None if s.capture_content else "capture_off"), **f)
         doc = document(**values)
         self.redaction.final_pass(doc, counts)
@@ -144,7 +144,8 @@ class RecordBuilder:
         except Exception:
             url = None
         values = call_metadata(cap, seq, self.producer_id, self.settings.service_name)
-        values.update(url_full=url, content_note=note, retry_group=None, retry_delay=None)
+        values.update(url_full=url, content_note=note, retry_group=None, retry_delay=None, redaction_counts=counts,
+                      redaction_total=0)
         doc = document(**values)
         self.redaction.final_pass(doc, counts)
         return with_counts(doc, counts)

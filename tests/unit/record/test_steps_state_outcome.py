@@ -150,9 +150,17 @@ def test_document_uses_schema_names_and_order_and_drops_none() -> None:
                          "sidecar.response.content"]
     with pytest.raises(TypeError):
         document(event_id="p-1", not_a_field=1)
-    doc = with_counts(doc, {"EMAIL": 2, "PHONE": 1})
+
+
+def test_redaction_counts_sit_in_their_place_or_are_left_out() -> None:
+    counts: dict[str, int] = {}
+    doc = document(response_content="c", event_id="p-1", timestamp="t", redaction_counts=counts, redaction_total=0)
+    counts.update(EMAIL=2, PHONE=1)  # filled after the document is made (the final pass redacts its fields)
+    doc = with_counts(doc, counts)
     assert list(doc)[-3:] == ["sidecar.redaction.counts", "sidecar.redaction.total", "sidecar.response.content"]
-    assert doc["sidecar.redaction.total"] == 3
+    assert doc["sidecar.redaction.total"] == 3 and doc["sidecar.redaction.counts"] == {"EMAIL": 2, "PHONE": 1}
+    empty = with_counts(document(event_id="p-1", timestamp="t", redaction_counts={}, redaction_total=0), {})
+    assert list(empty) == ["event.id", "@timestamp", "sidecar.schema_version"]
 
 
 def test_encode_writes_strict_json() -> None:
