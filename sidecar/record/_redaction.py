@@ -55,13 +55,20 @@ class RecordRedaction:
                 cut = len(out) > limit
                 out = cut_kept(out, limit)
             else:
-                out, summary, cut = self.redactor.redact_bounded(unescape_json(text[: limit + 2 * REDACT_MARGIN]),
-                                                                 limit)
+                out, summary, cut = self._bounded(unescape_json(text[: limit + 2 * REDACT_MARGIN]), limit)
         except Exception:  # any failure withholds the content
             self._failed(counts)
             return REDACTION_FAILED, False
         add_counts(counts, summary)
         return out, cut or len(text) > limit
+
+    def _bounded(self, text: str, limit: int) -> tuple[str, dict[str, int], bool]:
+        """``Redactor.redact_bounded``, from the record's memory when the text was redacted whole already
+        and fits (that is what ``redact_bounded`` returns then)."""
+        known = self.tree.known(text) if len(text) <= limit else None
+        if known is not None and len(known[0]) <= limit:
+            return known[0], dict(known[1]), False
+        return self.redactor.redact_bounded(text, limit)
 
     def messages(self, value: Any, counts: dict[str, int], notes: list[str]) -> tuple[Any, bool]:
         """Structured messages, every string cut so their total stays within the content budget

@@ -20,6 +20,7 @@ _LONG = 128  # shorter strings are remembered by the redactor itself, across rec
 _FIRST = 0xE000
 _STAND_INS = 6400
 _SPACE = re.compile(r"\s")
+_JSON_OPEN = ("{", "[")
 
 
 class TreeRedaction:
@@ -46,6 +47,14 @@ class TreeRedaction:
         if found[0] != len(originals):  # a stand-in was masked: redo with the real values
             return self.redactor.redact_json(value)
         return out, summary
+
+    def known(self, text: str) -> tuple[str, dict[str, int]] | None:
+        """The redaction of ``text`` as ``Redactor.redact_text`` gives it, when this record has made it
+        already (a stream's assembled answer is also its output message's text); else None."""
+        if text[:1] in _JSON_OPEN or text[:1].isspace():
+            return None  # a tree walk reads a string that holds JSON as JSON: not the same redaction
+        found = self._memo.get(text)
+        return (found[0], found[1]) if found is not None and isinstance(found[0], str) else None
 
     def _string(self, text: str) -> tuple[Any, dict[str, int]]:
         known = self._memo.get(text)

@@ -137,3 +137,18 @@ def test_messages_are_cut_exactly_when_their_strings_pass_the_budget(value: Any,
     assert cut_strings(value, budget)[1] == (string_chars(value) > budget)
     if string_chars(value) <= budget:
         assert cut_strings(value, budget)[0] == value
+
+
+def test_a_streams_text_redacted_in_its_message_is_not_scanned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = f"Dear Jane, we will write to {MAIL} today; the parcel ships by express delivery " * 3
+    r = redaction(limit=1000)
+    embedded = json.dumps([answer])  # a string holding JSON: a tree walk reads it as JSON, unlike redact_bounded
+    r.tree.redact([{"role": "assistant", "parts": [{"type": "text", "content": answer}, {"text": embedded}]}])
+    expected = Redactor(b"k" * 32).redact_bounded(answer, 1000)
+    monkeypatch.setattr(r.redactor, "redact_bounded", failing)
+    counts: dict[str, int] = {}
+    assert r.content(answer, None, counts) == (expected[0], False) and counts == expected[1]
+    # not remembered (another text, JSON-looking text, or over the limit): the redactor is asked, and here fails
+    for text, limit in ((answer + "!", 1000), (embedded, 1000), (answer, 100)):
+        r.limit = limit
+        assert r.content(text, None, {})[0] == REDACTION_FAILED
