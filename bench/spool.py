@@ -1,6 +1,6 @@
 """Spool writer throughput and the latency it adds on the request path.
 
-    python bench/spool.py [--records 20000] [--quick]
+    python bench/spool.py [--records 20000] [--quick] [--build-only]
 
 Four measurements, all on this machine's disk (a temporary directory):
 
@@ -245,11 +245,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--latency-calls", type=int, default=2000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--build-only", action="store_true", help="measure the record build alone (1.), print JSON")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "spool.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.records, args.repeat, args.latency_calls = 4000, 2, 500
     started = time.time()
+    if args.build_only:
+        with tempfile.TemporaryDirectory(prefix="sidecar-spool-bench-") as d:
+            build = bench_build(pathlib.Path(d), args.records, args.repeat)
+        for k, v in build.items():
+            print(f"{k:22} {v['us_per_record']:8.1f} us wall {v['cpu_us_per_record']:8.1f} us cpu "
+                  f"{v['record_bytes']:7} B")
+        return 0
     data: dict[str, Any] = {"machine": machine_info(), "records": args.records,
                             "command": "python bench/spool.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     with tempfile.TemporaryDirectory(prefix="sidecar-spool-bench-") as d:

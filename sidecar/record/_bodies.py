@@ -113,9 +113,6 @@ def unescape_json(text: str) -> str:
     return _U_ESCAPE.sub(_unescape, text) if "\\u" in text else text
 
 
-RETRY_WINDOW_NS = 600 * 10**9  # attempts of one request further apart than this are separate requests
-
-
 def transport_phase(exc: BaseException) -> str:
     """connect | read | write | pool | tls | other, from the exception's class names (httpx, requests, urllib3)."""
     names = " ".join(c.__name__ for c in type(exc).__mro__).lower()

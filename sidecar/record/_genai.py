@@ -36,6 +36,17 @@ def cut_strings(value: Any, budget: int) -> tuple[Any, bool]:
     return walk(value), cut[0]
 
 
+def string_chars(value: Any) -> int:
+    """How many characters the strings in ``value`` hold in all (``cut_strings`` cuts past its budget)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(string_chars(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(string_chars(v) for v in value)
+    return 0
+
+
 def cost_fields(prices: PriceBook, f: dict[str, Any], provider: str | None) -> bool:
     """Put the call's price in USD and its breakdown into ``f``. False when the call used tokens but
     no price is known for its model (then nothing is written: no cost is better than a guess)."""

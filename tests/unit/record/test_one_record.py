@@ -12,7 +12,7 @@ from capture_factory import builder, capture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar.record import AuditRecord
+from sidecar.record import AuditRecord, build
 from sidecar.record.build import REDACTION_FAILED, encode
 from sidecar.redact import RedactionError, Redactor
 
@@ -70,7 +70,7 @@ def test_a_failure_anywhere_in_the_build_falls_back_to_metadata(monkeypatch: pyt
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RecursionError
 
-    monkeypatch.setattr(b, "_response", broken)
+    monkeypatch.setattr(build, "response_fields", broken)
     doc = written(b.build(capture(CHAT + "?key=AIzaSy" + "B" * 33), 7))
     assert doc["sidecar.content.note"] == "content_withheld:too_deep"
     assert doc["event.id"] == "p0-7" and doc["http.response.status_code"] == 200

@@ -47,7 +47,7 @@ def test_final_pass_redacts_every_redacted_field(alias: str) -> None:
     value: Any = [f"x {SECRET} {MAIL}"] if "list" in str(annotation) else f"x {SECRET} {MAIL}"
     doc = document(event_id="p0-1", timestamp="2026-01-01T00:00:00.000000Z", **{name: value})
     counts: dict[str, int] = {}
-    b._choke(doc, counts)
+    b.redaction.final_pass(doc, counts)
     raw = json.dumps(doc)
     assert SECRET not in raw and MAIL not in raw and "<AWS_ACCESS_KEY:" in raw
     # counts say what was kept (a short bound keeps the first placeholder only)
@@ -57,7 +57,7 @@ def test_final_pass_redacts_every_redacted_field(alias: str) -> None:
 def test_a_string_field_outside_every_list_is_redacted_too() -> None:
     """Default deny: a key the lists do not know (a field added later) still goes through the redactor."""
     doc = {"event.id": "p0-1", "some.new.field": f"k {SECRET}"}
-    builder()._choke(doc, {})
+    builder().redaction.final_pass(doc, {})
     assert SECRET not in doc["some.new.field"]
 
 
