@@ -19,11 +19,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from sidecar.errors import FAILURE, USAGE, ConfigError, SidecarError
+
 if TYPE_CHECKING:
-    from sidecar.config import Settings
-
-USAGE, FAILURE = 2, 1
-
+    from sidecar.config import ShipperSettings
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (``sidecar query: argument --limit: ...``), exit 2."""
@@ -91,7 +90,7 @@ def _mode(path: pathlib.Path) -> int | None:
         return None
 
 
-def check_paths(settings: Settings) -> str | None:
+def check_paths(settings: ShipperSettings) -> str | None:
     """A configured directory that is a file (or a store path that is a directory), named by its variable."""
     dirs = (("SIDECAR_SPOOL_DIR", settings.spool_dir),
             ("SIDECAR_STATE_DIR" if settings.state_dir else "SIDECAR_SPOOL_DIR", settings.sidecar_state_dir))
@@ -110,7 +109,7 @@ def check_paths(settings: Settings) -> str | None:
     return None
 
 
-def check_urls(settings: Settings) -> str | None:
+def check_urls(settings: ShipperSettings) -> str | None:
     """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
     taken for a relative URL and fail later, deep in a connection attempt."""
     from urllib.parse import urlsplit
@@ -146,6 +145,8 @@ def explain(exc: BaseException, command: str, listen: str | None) -> tuple[str, 
     if isinstance(exc, OSError) and exc.filename is not None:
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
         return f"{where}: {exc.strerror or exc}", FAILURE
+    if isinstance(exc, SidecarError):  # the package's own errors: a message for the user and an exit code
+        return (str(exc) if isinstance(exc, ConfigError) else f"{command}: {_short(exc)}"), exc.exit_code
     if _network_error(exc):
         return f"server unreachable: {_short(exc)}", FAILURE
     if isinstance(exc, (RuntimeError, ValueError)):  # raised with a message written for the user

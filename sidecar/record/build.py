@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from sidecar.config import ConfigError, Settings
+from sidecar.config import AppSettings, ConfigError
 from sidecar.cost import PriceBook, PricesFileError
 from sidecar.providers import (
     StreamSummary,
@@ -69,7 +69,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RecordBuilder:
-    def __init__(self, settings: Settings, redactor: Redactor, producer_id: str) -> None:
+    def __init__(self, settings: AppSettings, redactor: Redactor, producer_id: str) -> None:
         self.settings = settings
         self.redactor = redactor
         self.producer_id = producer_id

@@ -10,7 +10,7 @@ See ``docs/redaction.md`` for the rules, placeholders, configuration and the fai
 from __future__ import annotations
 
 from ._bound import cut_kept
-from ._engine import REGEX_ENGINE, Finding, Redactor, Summary, check_rule, parse_rules
+from ._engine import REGEX_ENGINE, Detection, Redactor, Summary, check_rule, parse_rules
 from ._errors import RedactionError
 from ._key import AppKeys, app_keys, derive, load_or_create_key, read_key_ring
 from ._rules import BUILTIN_RULES, IP_RULES, VALIDATORS, Rule
@@ -21,7 +21,7 @@ __all__ = [
     "REGEX_ENGINE",
     "VALIDATORS",
     "AppKeys",
-    "Finding",
+    "Detection",
     "RedactionError",
     "Redactor",
     "Rule",

@@ -32,7 +32,7 @@ from ._rules import (
 from ._views import compat_fold, may_have_views, views
 from ._windows import NumericView, numeric_view
 
-__all__ = ["REGEX_ENGINE", "Finding", "Redactor", "Summary", "check_rule", "parse_rules"]
+__all__ = ["REGEX_ENGINE", "Detection", "Redactor", "Summary", "check_rule", "parse_rules"]
 
 Summary = dict[str, int]
 
@@ -50,7 +50,7 @@ _RULE_NAME = _stdre.compile(r"[A-Z][A-Z0-9_]{0,39}")
 _REPEAT = _stdre.compile(r"\{(\d*)(,?)(\d*)\}")
 
 
-class Finding(NamedTuple):
+class Detection(NamedTuple):
     """One span that will be replaced: ``text[start:end]`` becomes a ``<type:hmac8>`` placeholder."""
 
     start: int
@@ -373,17 +373,17 @@ class _FailClosed:
 _fail_closed = _FailClosed()
 
 
-def _merge(spans: list[tuple[int, int, int, str]]) -> list[Finding]:
+def _merge(spans: list[tuple[int, int, int, str]]) -> list[Detection]:
     """Findings from ``(start, end, priority, type)`` detections, overlapping ones made one."""
     if not spans:
         return []
     if len(spans) == 1:
         s, e, _, name = spans[0]
-        return [Finding(s, e, name)]
+        return [Detection(s, e, name)]
     # Overlapping detections are merged into one span (so no part of either leaks), typed by
     # the earliest rule among them (the rule list is in precedence order), then the longest.
     spans.sort()
-    out: list[Finding] = []
+    out: list[Detection] = []
     cur_s, cur_e, _, _ = spans[0]
     best = spans[0]
     for span in spans[1:]:
@@ -393,9 +393,9 @@ def _merge(spans: list[tuple[int, int, int, str]]) -> list[Finding]:
             if (-span[2], e - s) > (-best[2], best[1] - best[0]):
                 best = span
             continue
-        out.append(Finding(cur_s, cur_e, best[3]))
+        out.append(Detection(cur_s, cur_e, best[3]))
         cur_s, cur_e, best = s, e, span
-    out.append(Finding(cur_s, cur_e, best[3]))
+    out.append(Detection(cur_s, cur_e, best[3]))
     return out
 
 
@@ -495,7 +495,7 @@ class Redactor:
 
     # -- text --------------------------------------------------------------------------------
 
-    def scan(self, text: str) -> list[Finding]:
+    def scan(self, text: str) -> list[Detection]:
         """The spans ``redact_text`` would replace, in order, without replacing them (no values)."""
         if not isinstance(text, str):
             raise RedactionError(f"cannot redact a {type(text).__name__}; expected str")
@@ -568,7 +568,7 @@ class Redactor:
         mac.update(data)
         return mac.hexdigest()[:size]
 
-    def _scan(self, text: str) -> list[Finding]:
+    def _scan(self, text: str) -> list[Detection]:
         spans = self._spans(text)
         if may_have_views(text):
             # Secrets written in forms the rules do not read (full-width digits, percent-encoding,
