@@ -1,6 +1,6 @@
 """What the ``sidecar`` command needs around argparse: one-line usage errors, bounded argument types,
 and the translation of an error that ended a command into one line and an exit code; the pre-flight
-checks of configured paths and URLs that would otherwise fail deep inside a command.
+check of configured paths that would otherwise fail deep inside a command.
 
 Exit codes: 0 ok, 1 a failure found or a server unreachable, 2 a usage or configuration error.
 """
@@ -106,24 +106,6 @@ def check_paths(settings: ShipperSettings) -> str | None:
         mode = _mode(file)
         if mode is not None and stat.S_ISDIR(mode):
             return f"{name}={file}: is a directory, not a file"
-    return None
-
-
-def check_urls(settings: ShipperSettings) -> str | None:
-    """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
-    taken for a relative URL and fail later, deep in a connection attempt."""
-    from urllib.parse import urlsplit
-
-    value = getattr(settings, "elasticsearch_url", None)
-    for url in ([value] if isinstance(value, str) else value or []):
-        for item in str(url).split(","):
-            try:
-                parts = urlsplit(item.strip())
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-            except ValueError:
-                ok = False
-            if not ok:
-                return f"SIDECAR_ELASTICSEARCH_URL: {item.strip()!r} is not an http(s) URL, e.g. http://elasticsearch:9200"
     return None
 
 

@@ -19,7 +19,6 @@ from sidecar._cli_support import (
     Parser,
     bounded_int,
     check_paths,
-    check_urls,
     explain,
     fail,
     finite_float,
@@ -160,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(ShipperSettings)
     except ConfigError as exc:
         return fail(str(exc), exc.exit_code)
-    problem = check_paths(settings) or check_urls(settings)
+    problem = check_paths(settings)
     if problem:
         return fail(problem, USAGE)
     try:

@@ -97,11 +97,12 @@ def _host_rules(with_provider: bool) -> Any:
 
 def _node_urls(value: Any) -> Any:
     """One node URL or several; each checked as a node address, none twice."""
-    from sidecar.es import node_config
+    from sidecar.es import node_config, redact_url
 
     urls = tuple(url.rstrip("/") for url in split_commas(value or ()))
     for url in urls:
-        node_config(url)  # raises ValueError saying what is wrong with this URL
+        if node_config(url).port == 0:  # node_config raises ValueError saying what else is wrong
+            raise ValueError(f"{redact_url(url)!r}: port 0 is not a port a node listens on")
     if len(set(urls)) != len(urls):
         raise ValueError("a node URL is listed twice")
     return urls

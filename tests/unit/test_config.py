@@ -52,6 +52,7 @@ def test_instrument_options_take_a_string_or_a_list() -> None:
 @pytest.mark.parametrize(("variable", "value"), [
     ("SIDECAR_MODEL_HOSTS", "ok.host, bad host"), ("SIDECAR_EXCLUDE_HOSTS", "a,host=provider"),
     ("SIDECAR_ELASTICSEARCH_URL", "http://a:9200,ftp://b"), ("SIDECAR_ELASTICSEARCH_URL", "http://a:9200,http://a:9200"),
+    ("SIDECAR_ELASTICSEARCH_URL", "http://user:pw@a:0"),
 ])
 def test_a_bad_item_names_the_variable_once_on_one_line(monkeypatch: pytest.MonkeyPatch, variable: str,
                                                          value: str) -> None:
@@ -62,6 +63,7 @@ def test_a_bad_item_names_the_variable_once_on_one_line(monkeypatch: pytest.Monk
     message = str(caught.value)
     assert message.count(variable) == 1 and "\n" not in message, message
     assert f"{variable}." not in message  # the variable, not an item index
+    assert "pw@" not in message  # credentials in a URL are never echoed
 
 
 def test_node_urls_are_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
