@@ -91,10 +91,10 @@ def _runtime(spool_dir: pathlib.Path, fsync: str = "interval", **extra: Any) -> 
     from prometheus_client import CollectorRegistry
 
     from sidecar.app._runtime import Runtime
-    from sidecar.config import load_settings
+    from sidecar.config import AppSettings, load_settings
 
-    settings = load_settings(spool_dir=spool_dir, spool_fsync=fsync, hmac_key=HMAC_KEY, service_name="bench",
-                             spool_queue_size=1_000_000, **extra)
+    settings = load_settings(AppSettings, spool_dir=spool_dir, spool_fsync=fsync, hmac_key=HMAC_KEY,
+                             service_name="bench", spool_queue_size=1_000_000, **extra)
     return Runtime(settings, CollectorRegistry())
 
 

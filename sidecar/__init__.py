@@ -6,10 +6,10 @@
 
 from sidecar.app import flush, instrument, uninstrument
 from sidecar.app.context import conversation_context, user_context
-from sidecar.config import ConfigError, Settings
+from sidecar.config import AppSettings, ConfigError, ShipperSettings
 from sidecar.record import AuditRecord
 
 __version__ = "0.1.0"
 
-__all__ = ["AuditRecord", "ConfigError", "Settings", "__version__", "conversation_context", "flush", "instrument",
-           "uninstrument", "user_context"]
+__all__ = ["AppSettings", "AuditRecord", "ConfigError", "ShipperSettings", "__version__", "conversation_context",
+           "flush", "instrument", "uninstrument", "user_context"]

@@ -1,6 +1,6 @@
 """What the ``sidecar`` command needs around argparse: one-line usage errors, bounded argument types,
 and the translation of an error that ended a command into one line and an exit code; the pre-flight
-checks of configured paths and URLs that would otherwise fail deep inside a command.
+check of configured paths that would otherwise fail deep inside a command.
 
 Exit codes: 0 ok, 1 a failure found or a server unreachable, 2 a usage or configuration error.
 """
@@ -19,11 +19,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from sidecar.errors import FAILURE, USAGE, ConfigError, SidecarError
+
 if TYPE_CHECKING:
-    from sidecar.config import Settings
-
-USAGE, FAILURE = 2, 1
-
+    from sidecar.config import ShipperSettings
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (``sidecar query: argument --limit: ...``), exit 2."""
@@ -91,7 +90,7 @@ def _mode(path: pathlib.Path) -> int | None:
         return None
 
 
-def check_paths(settings: Settings) -> str | None:
+def check_paths(settings: ShipperSettings) -> str | None:
     """A configured directory that is a file (or a store path that is a directory), named by its variable."""
     dirs = (("SIDECAR_SPOOL_DIR", settings.spool_dir),
             ("SIDECAR_STATE_DIR" if settings.state_dir else "SIDECAR_SPOOL_DIR", settings.sidecar_state_dir))
@@ -107,24 +106,6 @@ def check_paths(settings: Settings) -> str | None:
         mode = _mode(file)
         if mode is not None and stat.S_ISDIR(mode):
             return f"{name}={file}: is a directory, not a file"
-    return None
-
-
-def check_urls(settings: Settings) -> str | None:
-    """Each Elasticsearch URL (one, or a comma list) is http(s) with a host: a bare word would otherwise be
-    taken for a relative URL and fail later, deep in a connection attempt."""
-    from urllib.parse import urlsplit
-
-    value = getattr(settings, "elasticsearch_url", None)
-    for url in ([value] if isinstance(value, str) else value or []):
-        for item in str(url).split(","):
-            try:
-                parts = urlsplit(item.strip())
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-            except ValueError:
-                ok = False
-            if not ok:
-                return f"SIDECAR_ELASTICSEARCH_URL: {item.strip()!r} is not an http(s) URL, e.g. http://elasticsearch:9200"
     return None
 
 
@@ -146,6 +127,8 @@ def explain(exc: BaseException, command: str, listen: str | None) -> tuple[str, 
     if isinstance(exc, OSError) and exc.filename is not None:
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
         return f"{where}: {exc.strerror or exc}", FAILURE
+    if isinstance(exc, SidecarError):  # the package's own errors: a message for the user and an exit code
+        return (str(exc) if isinstance(exc, ConfigError) else f"{command}: {_short(exc)}"), exc.exit_code
     if _network_error(exc):
         return f"server unreachable: {_short(exc)}", FAILURE
     if isinstance(exc, (RuntimeError, ValueError)):  # raised with a message written for the user

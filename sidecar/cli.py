@@ -1,37 +1,34 @@
-"""The ``sidecar`` command. Exit codes: 0 ok, 1 failure found, 2 usage or configuration error."""
+"""The ``sidecar`` command: the argument parser, the dispatch to each command's handler (in
+:mod:`sidecar.daemon`) and the exit codes: 0 ok, 1 a failure found or a server unreachable, 2 a usage or
+configuration error, one line on stderr and never a traceback (``--debug`` shows it)."""
 
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
-import json
 import logging
-import os
 import pathlib
 import re
-import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sidecar import __version__
+from sidecar import daemon as commands
 from sidecar._cli_support import (
-    USAGE,
     Parser,
     bounded_int,
     check_paths,
-    check_urls,
     explain,
     fail,
     finite_float,
     http_url,
     index_prefix,
 )
-from sidecar.config import ConfigError, Settings, describe_settings, load_settings
+from sidecar.clock import format_utc, parse_utc
+from sidecar.config import AppSettings, ConfigError, ShipperSettings, describe_settings, load_settings
 from sidecar.daemon import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
-from sidecar.terminal import terminal_safe
+from sidecar.errors import USAGE
 
 log = logging.getLogger("sidecar")
 
@@ -46,13 +43,10 @@ def _since(value: str) -> str:
                 raise argparse.ArgumentTypeError(f"{value!r} is more than 100 years back")
             when = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(seconds=seconds)
         else:
-            when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.timezone.utc)
-            when = when.astimezone(dt.timezone.utc)
+            when = parse_utc(value)
     except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"{value!r}: use 15m, 2h, 7d or an ISO time") from None
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_utc(when)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,17 +54,38 @@ def _parser() -> argparse.ArgumentParser:
         prog="sidecar", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Ship, search and check the audit records of model API calls. Exit codes: 0 ok, "
         "1 a failure found or a server unreachable, 2 a usage or configuration error.",
-        epilog="configuration (environment variables):\n" + describe_settings())
+        epilog="configuration of the sidecar (environment variables):\n" + describe_settings(ShipperSettings)
+        + "\n\nconfiguration of the instrumented app (environment variables or instrument() options):\n"
+        + describe_settings(AppSettings))
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--debug", action="store_true", help="debug logging, and a traceback for unexpected errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="ship spooled records to Elasticsearch or the embedded store")
     run.add_argument("--once", action="store_true", help="drain the spool and exit (0 when all is delivered)")
+    run.set_defaults(func=commands.run_service)
+    _add_retention(sub)
+    _add_audit(sub)
+    _add_dashboards(sub)
+    _add_advise(sub)
+    _add_query(sub)
+    # erase, hold add|remove|list (docs/erasure.md): their parsers live with their commands
+    commands.add_erasure_parsers(sub, _since)
+    sub.choices["erase"].set_defaults(func=commands.cmd_erase)
+    sub.choices["hold"].set_defaults(func=commands.cmd_hold)
+    return p
+
+
+def _add_retention(sub: Any) -> None:
     ret = sub.add_parser("retention", help="install and prove the retention policy (at least 90 days)")
     ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="{apply,verify}")
     apply = ret_sub.add_parser("apply", help="install what the cluster supports (ILM, ISM) or run the enforcer")
     apply.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    ret_sub.add_parser("verify", help="exit 0 only when the policy in force keeps records the configured days")
+    apply.set_defaults(func=commands.cmd_retention_apply)
+    verify = ret_sub.add_parser("verify", help="exit 0 only when the policy in force keeps records the configured days")
+    verify.set_defaults(func=commands.cmd_retention_verify)
+
+
+def _add_audit(sub: Any) -> None:
     audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="audit_command", required=True,
                                                                            metavar="{verify}")
     av = audit.add_parser("verify", help="walk the hash chains and signed digests; exit 1 on the first break")
@@ -82,7 +97,12 @@ def _parser() -> argparse.ArgumentParser:
                          "each must still be in the store, so a cut tail is caught")
     av.add_argument("--keyring", type=pathlib.Path, metavar="FILE",
                     help="older HMAC secrets, one per line, for records and digests made before a key rotation")
-    audit.add_parser("anchor", help="print the newest digest of every sidecar chain, to keep elsewhere")
+    av.set_defaults(func=commands.cmd_audit_verify)
+    anchor = audit.add_parser("anchor", help="print the newest digest of every sidecar chain, to keep elsewhere")
+    anchor.set_defaults(func=commands.cmd_audit_anchor)
+
+
+def _add_dashboards(sub: Any) -> None:
     dash = sub.add_parser("dashboards", help="import the Kibana and Grafana dashboards").add_subparsers(
         dest="dashboards_command", required=True, metavar="{install,path}")
     di = dash.add_parser("install", help="import into the servers given")
@@ -98,13 +118,22 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("--index-prefix", type=index_prefix,
                     help="data views for these indices (default: SIDECAR_INDEX_PREFIX)")
     di.add_argument("--dry-run", action="store_true", help="say what would be imported, send nothing")
-    dash.add_parser("path", help="print the folder holding the packaged dashboards (deploy examples beside it)")
+    di.set_defaults(func=commands.cmd_dashboards_install)
+    path = dash.add_parser("path", help="print the folder holding the packaged dashboards (deploy examples beside it)")
+    path.set_defaults(func=commands.cmd_dashboards_path)
+
+
+def _add_advise(sub: Any) -> None:
     adv = sub.add_parser("advise", help="check the app's API hygiene from its records; exit 1 on errors")
     adv.add_argument("--since", type=_since, default=None, help="15m, 2h, 7d or an ISO time (default: 24h)")
     adv.add_argument("--until", type=_since)
     adv.add_argument("--json", action="store_true", help="the report as one JSON document")
     adv.add_argument("--max-timeout", type=finite_float(0.001, 86_400.0), default=120.0,
                      help="flag client timeouts above this (s)")
+    adv.set_defaults(func=commands.cmd_advise)
+
+
+def _add_query(sub: Any) -> None:
     q = sub.add_parser("query", help="search the embedded store")
     q.add_argument("--provider")
     q.add_argument("--model")
@@ -117,330 +146,32 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=bounded_int(1, 10_000_000), default=100, help="most records shown (default 100)")
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.add_argument("--summary", action="store_true", help="counts by provider and status code")
-    # erase, hold add|remove|list (docs/erasure.md): their parsers live with their commands
-    from sidecar.daemon import add_erasure_parsers
-
-    add_erasure_parsers(sub, _since)
-    return p
-
-
-def _ilm_policy(settings: Settings) -> str | None:
-    """The ILM policy to name in the audit template, when the cluster has ILM (see `retention apply`)."""
-    from sidecar.retention import Client, detect, policy_name
-
-    client = Client.from_settings(settings)
-    try:
-        return policy_name(settings.index_prefix) if detect(client).mode == "ilm" else None
-    except Exception as exc:  # unreachable now: the enforcer still applies the limit
-        log.warning("could not detect ILM support (%s); the audit template names no ILM policy", exc)
-        return None
-    finally:
-        client.close()
-
-
-def _make_sink(settings: Settings, once: bool, *, shipping: bool = False) -> Any:
-    """The configured sink. Only a shipping sink asks the cluster about ILM (its template names the
-    policy) and exports its node pool on /metrics; readers (verify, advise) do not need to."""
-    if settings.elasticsearch_url:
-        from sidecar.es import EsClient
-        from sidecar.ship.elasticsearch import ElasticsearchSink
-
-        client = EsClient.from_settings(settings)
-        if shipping and not once:
-            from sidecar.es import track_in_default_registry
-
-            track_in_default_registry(client)
-        return ElasticsearchSink(
-            client, index_prefix=settings.index_prefix,
-            retention_policy=_ilm_policy(settings) if shipping else None,
-            max_retries=8 if once else None,  # --once gives up after ~4 minutes of an unreachable cluster
-            number_of_replicas=settings.elasticsearch_replicas, number_of_shards=settings.elasticsearch_shards,
-            timeout=settings.elasticsearch_timeout, deadletter_dir=settings.sidecar_state_dir / "deadletter")
-    from sidecar.ship import SqliteStore
-
-    return SqliteStore(settings.embedded_store_path)
-
-
-def cmd_run(settings: Settings, once: bool) -> int:
-    from sidecar.daemon import RetentionKeeper, serve_health, single_instance
-    from sidecar.files import UnsafePathError, private_dir, resolve_group
-    from sidecar.ship import Shipper
-    from sidecar.ship.metrics import ShipperMetrics
-    from sidecar.spool import SpoolReader
-
-    try:
-        group = resolve_group(settings.spool_group)
-        private_dir(settings.spool_dir, group, shared=True)  # checked before anything is made inside it
-        lock = single_instance(settings.sidecar_state_dir)
-        if lock is None:
-            print(f"sidecar: another sidecar is already shipping {settings.spool_dir} (lock held on "
-                  f"{settings.sidecar_state_dir / 'sidecar.lock'}); refusing to start a second one", file=sys.stderr)
-            return 2
-        reader = SpoolReader(settings.spool_dir, settings.sidecar_state_dir, group=group)
-        key = _integrity_key(settings, group)
-        if not settings.elasticsearch_url:  # the store file: private, never through a symlink
-            from sidecar.ship.sqlite import connect_private
-
-            connect_private(settings.embedded_store_path).close()
-    except (UnsafePathError, ValueError) as exc:
-        print(f"sidecar: {exc}", file=sys.stderr)
-        return 2
-    sink = _make_sink(settings, once, shipping=True)
-    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key,
-                      on_head=_head_exporter(settings))
-    retention = RetentionKeeper(settings)
-    stop = threading.Event()
-    if once:
-        return _run_once(settings, sink, shipper, reader, retention, stop)
-    from prometheus_client import REGISTRY, disable_created_metrics
-
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    try:  # before anything else starts: a busy port is a configuration error, reported alone
-        server = serve_health(settings.listen, shipper, REGISTRY, stale_after=max(60.0, 10 * settings.poll_seconds),
-                              max_connections=settings.http_max_connections)
-    except (OSError, ValueError) as exc:
-        print(f"sidecar: cannot listen on SIDECAR_LISTEN={settings.listen}: {exc}", file=sys.stderr)
-        sink.close()
-        return 2
-    try:
-        sink.open()
-    except Exception as exc:  # the loop retries; the sink installs its schema when it can
-        log.warning("sink not ready yet (%s); retrying while shipping", exc)
-    retention.tick()  # retention in force from the first run (retried every minute until installed)
-    shipper.metrics = ShipperMetrics(REGISTRY, sink=sink.name, max_models=settings.max_model_labels)
-    from sidecar.daemon.anomaly import AnomalyDetector
-
-    detector = AnomalyDetector(settings.sidecar_state_dir / "anomaly.json", REGISTRY,
-                               max_models=settings.max_model_labels)
-    shipper.observers.append(detector.observe_docs)
-
-    def anomaly_tick() -> None:
-        for doc in detector.tick():
-            log.warning("anomaly: %s", doc.get("message"))
-            sink.write_anomaly(doc)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
-    from sidecar.daemon.advise import AdviceMetrics, advise
-
-    advice = AdviceMetrics(REGISTRY)
-
-    def advice_tick() -> None:
-        advice.update(advise(fetch_docs(settings, _since("1h"), None, sink=sink)))
-
-    shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (300.0, advice_tick), (10.0, retention.tick)])
-    detector.save()
-    server.shutdown()
-    server.server_close()
-    sink.close()
-    return 0
-
-
-def _integrity_key(settings: Settings, group: int | None) -> Any:
-    """The sidecar's integrity key; a key it cannot use stops start-up (exit 2), unlike in the app."""
-    from sidecar.audit import IntegrityKey
-    from sidecar.redact import RedactionError, derive, load_or_create_key
-
-    try:
-        return IntegrityKey(derive(load_or_create_key(settings.hmac_key, settings.key_file, group), "integrity"))
-    except RedactionError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _head_exporter(settings: Settings) -> Callable[[dict[str, Any]], None]:
-    """Each new chain head goes to the log (`audit head: {...}`) and to state_dir/audit-head.json: ship
-    either somewhere the store's writers cannot reach, for `sidecar audit verify --anchor`."""
-    from sidecar.files import replace_private, write_all
-
-    path = settings.sidecar_state_dir / "audit-head.json"
-
-    def export(head: dict[str, Any]) -> None:
-        line = json.dumps(head, sort_keys=True)
-        log.info("audit head: %s", line)
-        with replace_private(path) as fd:
-            write_all(fd, (line + "\n").encode())
-
-    return export
-
-
-def _run_once(settings: Settings, sink: Any, shipper: Any, reader: Any, retention: Any,
-              stop: threading.Event) -> int:
-    try:
-        sink.open()
-        retention.tick()
-        shipper.ship_available(stop)
-    except Exception as exc:
-        print(f"sidecar: shipping failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        sink.close()
-    s = shipper.stats
-    print(f"shipped to {sink.name}: {s.stored - s.duplicates} stored, {s.duplicates} already present, "
-          f"{s.dead_lettered} dead-lettered, {s.segments_done} segments done", file=sys.stderr)
-    left = reader.pending_bytes()
-    return 0 if not reader.segments() or left == 0 else 1
-
-
-def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar.ship import QueryFilter, SqliteStore
-
-    if settings.elasticsearch_url:
-        print("sidecar query searches the embedded store; with Elasticsearch use Kibana or the _search API",
-              file=sys.stderr)
-        return 2
-    path = settings.embedded_store_path
-    if not path.exists():
-        print(f"no embedded store at {path} yet: run `sidecar run --once` first", file=sys.stderr)
-        return 1
-    store = SqliteStore(path)
-    f = QueryFilter(provider=args.provider, model=args.model, status=args.status, errors_only=args.errors,
-                    since=args.since, until=args.until, user=args.user, service=args.service,
-                    limit=None if args.summary else args.limit)
-    from sidecar.daemon import denied_view
-
-    docs = denied_view(settings, store, store.query(f))  # erased subjects' pseudonyms show as <erased>
-    if args.summary:
-        counts: collections.Counter[tuple[str, str]] = collections.Counter()
-        for d in docs:
-            outcome = str(d.get("http.response.status_code", d.get("error.type")))
-            counts[(d.get("gen_ai.provider.name", "?"), outcome)] += 1
-        for (provider, status), n in sorted(counts.items()):
-            print(terminal_safe(f"{provider:<16} {status:<8} {n}"))
-        return 0
-    out = sys.stdout
-    for d in docs:
-        if args.json:
-            line = json.dumps(d, ensure_ascii=False)
-        else:
-            usage = f"{d.get('gen_ai.usage.input_tokens', '-')}/{d.get('gen_ai.usage.output_tokens', '-')}"
-            line = (f"{d.get('@timestamp', '')[:23]}  {d.get('gen_ai.provider.name', '?'):<12} "
-                    f"{(d.get('gen_ai.request.model') or '-'):<18} "
-                    f"{d.get('http.response.status_code', d.get('error.type', '-'))!s:<5} "
-                    f"{d.get('event.duration', 0) / 1e6:8.1f}ms tokens={usage:<7} user={d.get('user.id', '-')} "
-                    f"key={d.get('sidecar.credential.fingerprint', '-')}")
-        out.write(terminal_safe(line) + "\n")
-    return 0
-
-
-def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar.daemon import cmd_audit_anchor, cmd_audit_verify
-
-    def make_sink(s: Settings) -> Any:
-        return _make_sink(s, once=True)
-
-    if args.audit_command == "anchor":
-        return cmd_audit_anchor(settings, make_sink)
-    return cmd_audit_verify(settings, args, make_sink)
-
-
-CONTENT_FIELDS = ("sidecar.request.content", "sidecar.response.content")
-
-
-def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
-    """Record documents in a time range, from Elasticsearch (the range filtered by the cluster) or the
-    embedded store. ``sink``: an Elasticsearch sink to reuse (`sidecar run` passes its own)."""
-    if settings.elasticsearch_url:
-        es = sink if sink is not None else _make_sink(settings, once=True)
-        bounds = {k: v for k, v in (("gte", since), ("lt", until)) if v}
-        query = {"range": {"@timestamp": bounds}} if bounds else None
-        # The readers (advise, the anomaly baseline) judge metadata: leaving the content out of
-        # _source cuts each hit from kilobytes to a few hundred bytes.
-        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query,
-                                      source={"excludes": list(CONTENT_FIELDS)}))
-    from sidecar.ship import QueryFilter, SqliteStore
-
-    if not settings.embedded_store_path.exists():
-        return iter(())
-    return SqliteStore(settings.embedded_store_path).query(QueryFilter(since=since, until=until, limit=None))
-
-
-def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar.daemon.advise import advise, render
-
-    since = args.since or _since("24h")
-    report = advise(fetch_docs(settings, since, args.until), max_timeout=args.max_timeout)
-    if args.json:
-        print(json.dumps({"records": report.records, "findings": [f.to_json() for f in report.findings],
-                          "token_spend": [{"caller": c, "tokens": t} for c, t in report.spend]}))
-    else:
-        print(render(report))
-    return 1 if report.has_errors else 0
+    q.set_defaults(func=commands.cmd_query)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "dashboards" and args.dashboards_command == "path":
-        from sidecar.dashboards.install import find_dashboards
-
-        folder = find_dashboards(None)
-        if folder is None:
-            return fail("no dashboards folder inside the package: reinstall llm-audit-sidecar", 1)
-        print(folder)
-        return 0
+    if args.func is commands.cmd_dashboards_path:  # works before anything is configured
+        return int(commands.cmd_dashboards_path(args))
     try:
-        settings = load_settings()
+        settings = load_settings(ShipperSettings)
     except ConfigError as exc:
-        return fail(str(exc), USAGE)
-    problem = check_paths(settings) or check_urls(settings)
+        return fail(str(exc), exc.exit_code)
+    problem = check_paths(settings)
     if problem:
         return fail(problem, USAGE)
     try:
-        return _dispatch(args, settings)
+        return int(args.func(settings, args))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
-    except ConfigError as exc:
-        return fail(str(exc), USAGE)
     except Exception as exc:
         if args.debug:
             raise
-        line, code = explain(exc, args.command, settings.listen)
+        line, code = explain(exc, args.command, str(settings.listen))
         log.debug("%s", line, exc_info=True)
         return fail(line, code)
-
-
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "run":
-        return cmd_run(settings, args.once)
-    if args.command == "query":
-        return cmd_query(settings, args)
-    if args.command == "audit":
-        return cmd_audit(settings, args)
-    if args.command == "advise":
-        return cmd_advise(settings, args)
-    if args.command in ("erase", "hold"):  # docs/erasure.md
-        from sidecar.daemon import cmd_erase, cmd_hold
-
-        return (cmd_erase if args.command == "erase" else cmd_hold)(settings, args, lambda s: _make_sink(s, once=True))
-    if args.command == "dashboards":
-        return cmd_dashboards(settings, args)
-    if args.command == "retention":
-        from sidecar.retention import retention_apply, retention_verify
-
-        if args.retention_command == "apply":
-            return retention_apply(settings, dry_run=args.dry_run, out=sys.stdout)
-        return retention_verify(settings, out=sys.stdout)
-    return USAGE
-
-
-def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
-    from sidecar.dashboards.install import find_dashboards, install
-
-    if not args.kibana and not args.grafana:
-        return fail("dashboards install: nothing to do: give --kibana URL and/or --grafana URL", USAGE)
-    folder = find_dashboards(args.dir)
-    if folder is None:
-        where = f"--dir {args.dir}" if args.dir else "the package"
-        return fail(f"no dashboards folder (kibana/ and grafana/) in {where}", USAGE)
-    return install(folder, sys.stdout, kibana=args.kibana, kibana_space=args.kibana_space,
-                   kibana_api_key=args.kibana_api_key or os.environ.get("KIBANA_API_KEY"),
-                   grafana=args.grafana, grafana_token=args.grafana_token or os.environ.get("GRAFANA_TOKEN"),
-                   grafana_folder=args.grafana_folder, user=args.user,
-                   password=args.password or os.environ.get("DASHBOARDS_PASSWORD"), dry_run=args.dry_run,
-                   index_prefix=args.index_prefix or settings.index_prefix)
 
 
 if __name__ == "__main__":

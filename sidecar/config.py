@@ -1,45 +1,119 @@
 """Settings: ``SIDECAR_*`` environment variables, the same names as ``instrument()`` options.
 
-Read once at the edge (``instrument()``, the CLI) and passed down as a frozen object.
-A bad value raises :class:`ConfigError` naming the variable.
+Two readers, two classes on one base: :class:`AppSettings` is what the instrumented application reads
+(``instrument()``), :class:`ShipperSettings` what the ``sidecar`` command reads (``sidecar run`` and the
+other commands). Both share the spool, the key and the service name. Each is read once at the edge and
+passed down as a frozen object; a bad value raises :class:`ConfigError` naming the variable, at start-up.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pathlib
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from sidecar.errors import ConfigError as ConfigError  # raised here: importable from here too
+from sidecar.providers import HostRule
 
 MIN_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 36_500  # a century: beyond this, dates and index ages overflow
 _GIB = 1024 * 1024 * 1024
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
-_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the environment variable."""
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,253}")
 
 
 def check_host(host: str) -> str:
-    """A host name or an IP address (IPv6 with or without brackets), else ValueError."""
-    if not _HOST.fullmatch(host):
+    """A host name, an IPv4 address, or an IPv6 address (with or without brackets) -> the host without
+    brackets; ValueError naming what is wrong."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in bare or bare != host:
+        try:
+            return str(ipaddress.IPv6Address(bare))
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    if not _HOST_NAME.fullmatch(bare):
         raise ValueError(f"{host!r} is not a host name or IP address")
-    return host.strip("[]")
+    return bare
 
 
-def split_listen(value: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:9464`` for IPv6) -> (host, port); ValueError naming what is wrong."""
-    host, sep, port = value.rpartition(":")
+class ListenAddress(NamedTuple):
+    """Where a listener binds; ``str()`` gives ``host:port`` back (``[::1]:9464`` for IPv6)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(value: str) -> ListenAddress:
+    """``host:port`` (``[::1]:9464`` for IPv6) -> ListenAddress; ValueError naming what is wrong."""
+    host, sep, port = value.strip().rpartition(":")
     if not sep or not host:
-        raise ValueError(f"{value!r}: expected host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: expected host:port, e.g. 0.0.0.0:9464, 127.0.0.1:9464 or [::1]:9464")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{value!r}: an IPv6 address goes in brackets, e.g. [::1]:9464")
+    if not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: the port must be a number from 0 to 65535")
-    return check_host(host), int(port)
+    return ListenAddress(check_host(host), int(port))
+
+
+def _listen(value: Any) -> Any:
+    return parse_listen(value) if isinstance(value, str) else value
+
+
+def split_commas(value: Any) -> Any:
+    """A comma list from the environment or an ``instrument()`` option -> its non-blank items, stripped;
+    a list or tuple given in code is taken item by item."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _host_rules(with_provider: bool) -> Any:
+    def parse(value: Any) -> Any:
+        from sidecar.providers import parse_host_rules
+
+        items = split_commas(value)
+        if isinstance(items, tuple) and all(isinstance(item, str) for item in items):
+            return parse_host_rules(",".join(items), with_provider=with_provider)
+        return items
+
+    return parse
+
+
+def _node_urls(value: Any) -> Any:
+    """One node URL or several; each checked as a node address, none twice."""
+    from sidecar.es import node_config, redact_url
+
+    urls = tuple(url.rstrip("/") for url in split_commas(value or ()))
+    for url in urls:
+        if node_config(url).port == 0:  # node_config raises ValueError saying what else is wrong
+            raise ValueError(f"{redact_url(url)!r}: port 0 is not a port a node listens on")
+    if len(set(urls)) != len(urls):
+        raise ValueError("a node URL is listed twice")
+    return urls
+
+
+# Comma lists: NoDecode keeps pydantic-settings from reading the variable as JSON; the validator splits it.
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
+ModelHosts = Annotated[tuple[HostRule, ...], NoDecode, BeforeValidator(_host_rules(with_provider=True))]
+ExcludedHosts = Annotated[tuple[HostRule, ...], NoDecode, BeforeValidator(_host_rules(with_provider=False))]
+NodeUrls = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_node_urls)]
+Listen = Annotated[ListenAddress, NoDecode, BeforeValidator(_listen)]
 
 
 def _default_spool_dir() -> pathlib.Path:
@@ -50,8 +124,8 @@ def _default_spool_dir() -> pathlib.Path:
     return root / "llm-audit-sidecar" / "spool"
 
 
-class Settings(BaseSettings):
-    """Every setting has a safe default. ``sidecar --help`` prints this list."""
+class SharedSettings(BaseSettings):
+    """What the app and the sidecar both read: the spool between them, the key, the service name."""
 
     model_config = SettingsConfigDict(env_prefix="SIDECAR_", frozen=True, extra="forbid")
 
@@ -61,6 +135,47 @@ class Settings(BaseSettings):
     )
     spool_dir: pathlib.Path = Field(default_factory=_default_spool_dir,
                                     description="Where the app writes records and the sidecar reads them.")
+    spool_group: str | None = Field(
+        default=None, description="Group shared by the app and the sidecar when they run as different users: "
+        "the spool becomes 2770 and its files 0640 (else 0700 and 0600).")
+    hmac_key: SecretStr | None = Field(default=None, description="Key for pseudonyms and fingerprints; "
+                                       "generated and stored under spool_dir when unset.")
+    hmac_key_file: pathlib.Path | None = Field(default=None, description="Where a generated key is kept.")
+    max_model_labels: int = Field(default=50, ge=1, le=10_000,
+                                  description="Distinct model names kept as metric labels.")
+
+    @field_validator("spool_group")
+    @classmethod
+    def _known_group(cls, v: str | None) -> str | None:
+        if v:
+            import grp
+
+            if v.isdigit() and int(v) > 0xFFFFFFFE:
+                raise ValueError(f"group id {v} is out of range")
+            if not v.isdigit():
+                try:
+                    grp.getgrnam(v)
+                except KeyError:
+                    raise ValueError(f"unknown group {v!r}") from None
+        return v or None
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _unset_when_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value() else None
+
+    @property
+    def key_file(self) -> pathlib.Path:
+        return self.hmac_key_file or (self.spool_dir / ".hmac-key")
+
+    def hmac_key_text(self) -> str | None:
+        """``SIDECAR_HMAC_KEY`` in clear, for the key loader only (None when unset)."""
+        return self.hmac_key.get_secret_value() if self.hmac_key is not None else None
+
+
+class AppSettings(SharedSettings):
+    """What the instrumented application reads (``instrument()`` options override the environment)."""
+
     spool_fsync: Literal["always", "interval", "never"] = Field(
         default="interval", description="always: a call returns only after its record is on disk; "
         "interval: fsync every spool_fsync_interval seconds; never: leave it to the OS.")
@@ -72,9 +187,6 @@ class Settings(BaseSettings):
                                          description="Rotate a non-empty segment at this age.")
     spool_queue_size: int = Field(default=10_000, ge=1, le=10_000_000,
                                   description="Records waiting for the writer before drops.")
-    spool_group: str | None = Field(
-        default=None, description="Group shared by the app and the sidecar when they run as different users: "
-        "the spool becomes 2770 and its files 0640 (else 0700 and 0600).")
     spool_max_bytes: int = Field(default=_GIB, ge=0, le=1024 * _GIB,
                                  description="Stop writing (count drops) at this spool size; 0 = no cap.")
     capture_content: bool = Field(default=True, description="Store redacted request/response content.")
@@ -82,11 +194,8 @@ class Settings(BaseSettings):
                                 description="Bytes of each body kept for parsing and content (the seed's 10 MB cap).")
     max_content_chars: int = Field(default=16 * 1024, ge=0, le=_GIB,
                                    description="Characters of content kept (and redacted) per body in a record.")
-    hmac_key: str | None = Field(default=None, description="Key for pseudonyms and fingerprints; "
-                                 "generated and stored under spool_dir when unset.")
-    hmac_key_file: pathlib.Path | None = Field(default=None, description="Where a generated key is kept.")
-    model_hosts: str = Field(default="", description="Extra model hosts: comma list of host[:port][=provider].")
-    exclude_hosts: str = Field(default="", description="Hosts never recorded: comma list of host[:port].")
+    model_hosts: ModelHosts = Field(default=(), description="Extra model hosts: comma list of host[:port][=provider].")
+    exclude_hosts: ExcludedHosts = Field(default=(), description="Hosts never recorded: comma list of host[:port].")
     user_header: str | None = Field(default=None, description="Request header that carries the caller's user id.")
     conversation_header: str | None = Field(
         default=None, description="Request header that carries the conversation (session, thread) id.")
@@ -94,17 +203,47 @@ class Settings(BaseSettings):
         default=None, description="JSON file of prices (USD per million tokens) that override the price "
         "database: negotiated prices, self-hosted models (docs/genai-conventions.md).")
     redact_rules: str | None = Field(default=None, description="Extra redaction rules as a JSON list.")
-    redact_allow: str = Field(default="", description="Comma list of values never masked.")
+    redact_allow: CommaList = Field(default=(), description="Comma list of values never masked.")
     redact_ip: bool = Field(default=False, description="Also mask IP addresses.")
-    max_model_labels: int = Field(default=50, ge=1, le=10_000,
-                                  description="Distinct model names kept as metric labels.")
     metrics_port: int | None = Field(default=None, ge=0, le=65535,
                                      description="Serve the app's Prometheus metrics on this port.")
     metrics_host: str = Field(default="127.0.0.1", description="Interface the app's metrics port binds "
                               "(loopback by default; 0.0.0.0 for every interface).")
     # Sidecar process
-    elasticsearch_url: str | None = Field(
-        default=None, description="Ship to Elasticsearch or OpenSearch: one node URL or several, comma-separated "
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _metrics_host(cls, v: str) -> str:
+        check_host(v)
+        return v
+
+    @field_validator("redact_rules")
+    @classmethod
+    def _redact_rules(cls, v: str | None) -> str | None:
+        if v:
+            from sidecar.redact import RedactionError, parse_rules
+
+            try:
+                parse_rules(v)
+            except RedactionError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("user_header", "conversation_header")
+    @classmethod
+    def _header_name(cls, v: str | None) -> str | None:
+        if not v:
+            return None  # empty = unset
+        if not _HEADER_NAME.fullmatch(v):
+            raise ValueError("not an HTTP header name")
+        return v.lower()
+
+
+class ShipperSettings(SharedSettings):
+    """What the ``sidecar`` command reads: where to ship, retention, the listener, the audit checks."""
+
+    elasticsearch_url: NodeUrls = Field(
+        default=(), description="Ship to Elasticsearch or OpenSearch: one node URL or several, comma-separated "
         "(requests fail over between them); unset = embedded store.")
     elasticsearch_cloud_id: SecretStr | None = Field(
         default=None, description="Elastic Cloud deployment id (instead of SIDECAR_ELASTICSEARCH_URL).")
@@ -142,8 +281,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Records per batch to the sink.")
     poll_seconds: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False,
                                 description="How often `sidecar run` looks for new records.")
-    listen: str = Field(default="127.0.0.1:9464", description="Where `sidecar run` serves /metrics and /healthz "
-                        "(host:port; the container image sets 0.0.0.0:9464).")
+    listen: Listen = Field(default=ListenAddress("127.0.0.1", 9464),
+                           description="Where `sidecar run` serves /metrics and /healthz (host:port, [::1]:port "
+                           "for IPv6; the container image sets 0.0.0.0:9464).")
     http_max_connections: int = Field(default=64, ge=1, le=10_000,
                                       description="Open connections the /metrics and /healthz listener serves at once.")
     audit_keyring: pathlib.Path | None = Field(
@@ -152,80 +292,7 @@ class Settings(BaseSettings):
         default=900.0, gt=0, le=30 * 86400, allow_inf_nan=False,
         description="`sidecar audit verify` requires a digest for every record older than this.")
 
-    @field_validator("spool_group")
-    @classmethod
-    def _known_group(cls, v: str | None) -> str | None:
-        if v:
-            import grp
 
-            if v.isdigit() and int(v) > 0xFFFFFFFE:
-                raise ValueError(f"group id {v} is out of range")
-            if not v.isdigit():
-                try:
-                    grp.getgrnam(v)
-                except KeyError:
-                    raise ValueError(f"unknown group {v!r}") from None
-        return v or None
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        split_listen(v)
-        return v
-
-    @field_validator("metrics_host")
-    @classmethod
-    def _metrics_host(cls, v: str) -> str:
-        check_host(v)
-        return v
-
-    @field_validator("model_hosts", "exclude_hosts")
-    @classmethod
-    def _hosts(cls, v: str, info: ValidationInfo) -> str:
-        from sidecar.providers import parse_host_rules
-
-        parse_host_rules(v, with_provider=info.field_name == "model_hosts")
-        return v
-
-    @field_validator("redact_rules")
-    @classmethod
-    def _redact_rules(cls, v: str | None) -> str | None:
-        if v:
-            from sidecar.redact import RedactionError, parse_rules
-
-            try:
-                parse_rules(v)
-            except RedactionError as exc:
-                raise ValueError(str(exc)) from None
-        return v
-
-    @field_validator("user_header", "conversation_header")
-    @classmethod
-    def _header_name(cls, v: str | None) -> str | None:
-        if not v:
-            return None  # empty = unset
-        if not _HEADER_NAME.fullmatch(v):
-            raise ValueError("not an HTTP header name")
-        return v
-
-    @field_validator("user_header", "conversation_header")
-    @classmethod
-    def _lower(cls, v: str | None) -> str | None:
-        return v.lower() if v else v
-
-    @field_validator("elasticsearch_url")
-    @classmethod
-    def _node_urls(cls, v: str | None) -> str | None:
-        if v is None or not v.strip():
-            return None
-        from sidecar.es import node_config, split_urls
-
-        urls = split_urls(v)
-        for url in urls:
-            node_config(url)  # raises ValueError saying what is wrong with this URL
-        if len(set(urls)) != len(urls):
-            raise ValueError("a node URL is listed twice")
-        return ",".join(urls)
 
     @field_validator("elasticsearch_cloud_id")
     @classmethod
@@ -265,20 +332,15 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _es_auth(self) -> Settings:
+    def _es_auth(self) -> ShipperSettings:
         if self.elasticsearch_api_key is not None and self.elasticsearch_username is not None:
             raise ValueError("SIDECAR_ELASTICSEARCH_API_KEY and SIDECAR_ELASTICSEARCH_USERNAME: set one, not both")
         if self.elasticsearch_password is not None and self.elasticsearch_username is None:
             raise ValueError("SIDECAR_ELASTICSEARCH_PASSWORD is set without SIDECAR_ELASTICSEARCH_USERNAME")
         return self
 
-    @property
-    def elasticsearch_nodes(self) -> list[str]:
-        """The node URLs (empty when no cluster is configured)."""
-        return self.elasticsearch_url.split(",") if self.elasticsearch_url else []
-
     @model_validator(mode="after")
-    def _retention_floor(self) -> Settings:
+    def _retention_floor(self) -> ShipperSettings:
         if self.retention_days < MIN_RETENTION_DAYS and not self.allow_short_retention:
             raise ValueError(
                 f"SIDECAR_RETENTION_DAYS={self.retention_days} is below {MIN_RETENTION_DAYS}; "
@@ -294,20 +356,20 @@ class Settings(BaseSettings):
     def embedded_store_path(self) -> pathlib.Path:
         return self.store_path or (self.sidecar_state_dir / "audit.db")
 
-    @property
-    def key_file(self) -> pathlib.Path:
-        return self.hmac_key_file or (self.spool_dir / ".hmac-key")
+
+AnySettings = TypeVar("AnySettings", bound=SharedSettings)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Environment first, ``overrides`` (``instrument()`` options) on top."""
+def load_settings(kind: type[AnySettings], **overrides: Any) -> AnySettings:
+    """``kind`` (AppSettings or ShipperSettings) from the environment, ``overrides`` (``instrument()``
+    options) on top; ConfigError naming every bad variable."""
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append(f"SIDECAR_{loc.upper()}: {_message(err)}" if loc else _message(err))
+            name = str(err["loc"][0]) if err["loc"] else ""  # the field, not the item of a list
+            problems.append(f"SIDECAR_{name.upper()}: {_message(err)}" if name else _message(err))
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     except SettingsError as exc:  # a value pydantic-settings could not even decode
         raise ConfigError(f"invalid configuration: {exc}") from None
@@ -319,10 +381,16 @@ def _message(err: Any) -> str:
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-def describe_settings() -> str:
-    """One line per variable, for ``--help``."""
+def _shown(default: Any) -> str:
+    if isinstance(default, tuple) and not isinstance(default, ListenAddress):
+        return ",".join(map(str, default))
+    return str(default)
+
+
+def describe_settings(kind: type[SharedSettings]) -> str:
+    """One line per variable of ``kind``, for ``--help`` and the docs."""
     lines = []
-    for name, info in Settings.model_fields.items():
-        default = info.default if info.default_factory is None else "(computed)"
+    for name, info in kind.model_fields.items():
+        default = _shown(info.default) if info.default_factory is None else "(computed)"
         lines.append(f"  SIDECAR_{name.upper():<30} {info.description} [default: {default}]")
     return "\n".join(lines)

@@ -24,6 +24,8 @@ import secrets
 import stat
 from collections.abc import Iterator
 
+from sidecar.errors import SidecarError
+
 __all__ = ["UnsafePathError", "dir_mode", "file_mode", "open_private", "private_dir", "replace_private",
            "resolve_group", "write_all"]
 
@@ -31,7 +33,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-class UnsafePathError(OSError):
+class UnsafePathError(SidecarError, OSError):
     """A path the sidecar will not use: the message says which and why, in one line."""
 
 

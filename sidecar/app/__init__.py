@@ -27,7 +27,7 @@ from sidecar.app import _state
 from sidecar.app._log_redact import ClientLogFilter
 from sidecar.app._runtime import Runtime
 from sidecar.app._tracer import DeferringTracerProvider
-from sidecar.config import ConfigError, Settings, load_settings
+from sidecar.config import AppSettings, ConfigError, load_settings
 
 log = logging.getLogger("sidecar")
 _lock = threading.RLock()
@@ -132,7 +132,7 @@ def instrument(*, registry: Any = None, tracer_provider: Any = None, **options: 
     with _lock:
         if _state.runtime is not None:
             return
-        settings = load_settings(**options)
+        settings = load_settings(AppSettings, **options)
         runtime = Runtime(settings, registry)
         from sidecar.app._setup import ensure_tracing, serve_metrics
 
@@ -192,7 +192,7 @@ def flush(timeout: float = 10.0) -> bool:
     return True if runtime is None else runtime.flush(timeout)
 
 
-def current_settings() -> Settings | None:
+def current_settings() -> AppSettings | None:
     runtime = _state.runtime
     return None if runtime is None else runtime.settings
 

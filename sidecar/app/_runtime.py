@@ -15,9 +15,9 @@ from sidecar.app._span_redact import SpanRedactor
 from sidecar.app._spans import apply_to_span, span_name
 from sidecar.app.context import current_conversation, current_user
 from sidecar.audit import IntegrityKey
-from sidecar.config import Settings
+from sidecar.config import AppSettings
 from sidecar.files import resolve_group
-from sidecar.providers import EndpointMatcher, parse_host_rules
+from sidecar.providers import EndpointMatcher
 from sidecar.record.build import RecordBuilder, encode, header
 from sidecar.record.capture import TAIL_BYTES, BodyTee, CallCapture
 from sidecar.redact import Redactor, app_keys, parse_rules
@@ -45,22 +45,21 @@ def new_producer_id() -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, registry: Any = None) -> None:
+    def __init__(self, settings: AppSettings, registry: Any = None) -> None:
         self.settings = settings
-        self.matcher = EndpointMatcher(parse_host_rules(settings.model_hosts, with_provider=True),
-                                       parse_host_rules(settings.exclude_hosts, with_provider=False))
+        self.matcher = EndpointMatcher(settings.model_hosts, settings.exclude_hosts)
         try:
             group = resolve_group(settings.spool_group)
         except ValueError as exc:
             log.error("SIDECAR_SPOOL_GROUP: %s; spool files stay private to this user", exc)
             group = None
         # Key problems never raise into the application: records go on, with content withheld.
-        keys = app_keys(settings.hmac_key, settings.key_file, group)
+        keys = app_keys(settings.hmac_key_text(), settings.key_file, group)
         if keys.problem is not None:
             settings = settings.model_copy(update={"capture_content": False})
         self.key_problem = keys.problem
         extra = parse_rules(settings.redact_rules) if settings.redact_rules else []
-        allow = [v.strip() for v in settings.redact_allow.split(",") if v.strip()]
+        allow = list(settings.redact_allow)
         self.redactor = Redactor(keys.pseudonym, extra_rules=extra, allow=allow, detect_ip=settings.redact_ip)
         self.metrics = metrics_for(registry, settings.max_model_labels)
         self.otel_metrics = OtelMetrics(settings.max_model_labels)

@@ -5,7 +5,20 @@ producers, anchors, and their verifier. Public submodules: ``erasure`` (erased f
 from sidecar.audit._chain import chain_line, chain_of, check, field_digest
 from sidecar.audit._digest import DigestBuilder, head_of, sign, signature_problem
 from sidecar.audit._keys import IntegrityKey, KeyRing
-from sidecar.audit._verify import Finding, Report, verify
+from sidecar.audit._verify import VerifyFinding, VerifyReport, verify
 
-__all__ = ["DigestBuilder", "Finding", "IntegrityKey", "KeyRing", "Report", "chain_line", "chain_of", "check",
-           "field_digest", "head_of", "sign", "signature_problem", "verify"]
+__all__ = [
+           "DigestBuilder",
+           "IntegrityKey",
+           "KeyRing",
+           "VerifyFinding",
+           "VerifyReport",
+           "chain_line",
+           "chain_of",
+           "check",
+           "field_digest",
+           "head_of",
+           "sign",
+           "signature_problem",
+           "verify",
+]

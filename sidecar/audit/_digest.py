@@ -17,13 +17,13 @@ a crash is byte-for-byte the one already stored.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from typing import Any
 
 from sidecar.audit._chain import chain_of
 from sidecar.audit._keys import IntegrityKey, KeyRing
 from sidecar.audit._signing import SignedFields
+from sidecar.clock import format_utc
 
 KIND = "sidecar.digest.kind"  # segment | start | reset
 CHAIN_ID = "sidecar.chain.id"
@@ -32,10 +32,6 @@ PREV = "sidecar.digest.prev"
 HASH = "sidecar.digest.hash"
 SIGNATURE = "sidecar.digest.signature"
 KEY_ID = "sidecar.digest.key_id"
-
-
-def utc_stamp(when: dt.datetime | None = None) -> str:
-    return (when or dt.datetime.now(tz=dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _SIGNED = SignedFields(hash=HASH, signature=SIGNATURE, key_id=KEY_ID, name="digest")
@@ -88,7 +84,7 @@ class DigestBuilder:
                 p = self.partial[segment] = {"producer": doc_id.rsplit("-", 1)[0], "first_id": doc_id,
                                              "first_sequence": seq, "chain_start": chain[0], "count": 0, "end": 0}
             p["last_id"], p["last_sequence"], p["chain_head"] = doc_id, seq, chain[1]
-            p["ts"] = _timestamp_of(raw) or p.get("ts") or utc_stamp()
+            p["ts"] = _timestamp_of(raw) or p.get("ts") or format_utc()
             p["count"] += 1
         if p is not None:
             p["end"] = end
@@ -104,7 +100,7 @@ class DigestBuilder:
         # that names the old one, so the two never hold two digests with the same seq.
         chain_id = str(self.chain["id"]) if reset and found_head else new_chain_id()
         doc: dict[str, Any] = {
-            "@timestamp": utc_stamp(),
+            "@timestamp": format_utc(),
             "sidecar.digest.id": f"{'reset' if reset else 'start'}-{secrets.token_hex(8)}",
             KIND: "reset" if reset else "start",
             CHAIN_ID: chain_id,

@@ -38,10 +38,12 @@ from sidecar.audit._digest import HASH as DHASH
 from sidecar.audit._digest import PREV as DPREV
 from sidecar.audit._keys import KeyRing
 from sidecar.audit.ledger import Ledger, read_ledger
+from sidecar.clock import format_utc
+from sidecar.errors import SidecarError
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class VerifyFinding:
     kind: str  # deleted | altered | reordered | inserted | undigested | unchained | unknown_key | forged_digest
     #            | missing_digest | no_digests | anchor_mismatch | unsigned_erasure | unerased | forged_event
     #            | missing_event
@@ -53,7 +55,7 @@ class Finding:
 
 
 @dataclass
-class Report:
+class VerifyReport:
     records: int = 0
     producers: int = 0
     digests: int = 0
@@ -63,7 +65,7 @@ class Report:
     erasure_events: list[dict[str, Any]] = field(default_factory=list)  # the signed erasure events
     holds: int = 0  # legal holds in force
     anchors: int = 0  # anchors checked
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[VerifyFinding] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # honest, signed discontinuities (checkpoint resets)
 
     @property
@@ -90,14 +92,14 @@ class _Walk:
     keys: KeyRing
     boundary: dt.date  # days up to boundary + 1 may have been cut by retention
     grace_before: str  # records stamped before this must be covered by a digest
-    report: Report = field(default_factory=Report)
+    report: VerifyReport = field(default_factory=VerifyReport)
     by_producer: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     retention_cut: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
     authorised: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, kind: str, where: str, detail: str, ts: str = "", producer: str = "", seq: int = 0) -> None:
-        self.report.findings.append(Finding(kind, where, detail, ts, producer, seq))
+        self.report.findings.append(VerifyFinding(kind, where, detail, ts, producer, seq))
 
     def cut_by_retention(self, ts: str) -> bool:
         day = _day(ts)
@@ -106,8 +108,8 @@ class _Walk:
 
 def verify(records: Iterable[tuple[str, str | bytes | dict[str, Any]]], digests: Iterable[dict[str, Any]],
            keys: KeyRing, *, retention_days: int, today: dt.date | None = None, grace_seconds: float = 900.0,
-           anchors: Iterable[dict[str, Any]] = (), store_findings: Iterable[Finding] = (),
-           now: dt.datetime | None = None, events: Iterable[dict[str, Any]] = ()) -> Report:
+           anchors: Iterable[dict[str, Any]] = (), store_findings: Iterable[VerifyFinding] = (),
+           now: dt.datetime | None = None, events: Iterable[dict[str, Any]] = ()) -> VerifyReport:
     """``records``: (stored id, document) pairs in any order. ``anchors``: exported heads (see
     ``head_of``). ``store_findings``: problems the store found itself (query columns). ``events``: the
     erasure and hold ledger."""
@@ -115,7 +117,7 @@ def verify(records: Iterable[tuple[str, str | bytes | dict[str, Any]]], digests:
     today = today or now.date()
     # Retention deletes whole days older than the limit (plus a day of clock-skew margin).
     w = _Walk(keys, today - dt.timedelta(days=retention_days + 1),
-              (now - dt.timedelta(seconds=grace_seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+              format_utc(now - dt.timedelta(seconds=grace_seconds)))
     _ledger(w, events)
     _records(w, records)
     _unerased(w)
@@ -133,7 +135,7 @@ def verify(records: Iterable[tuple[str, str | bytes | dict[str, Any]]], digests:
     return w.report
 
 
-class RepeatedKeyError(ValueError):
+class RepeatedKeyError(SidecarError, ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(f"repeated key {key!r}")
         self.key = key
@@ -364,7 +366,7 @@ def _unerased(w: _Walk) -> None:
                       str(d.get("@timestamp", "")), str(d.get("sidecar.producer.id")), _seq(d))
 
 
-def _unique(found: list[Finding]) -> list[Finding]:
+def _unique(found: list[VerifyFinding]) -> list[VerifyFinding]:
     """Keep each problem once, the earliest first: the first finding names the first break."""
     seen: set[tuple[str, str]] = set()
     unique = []

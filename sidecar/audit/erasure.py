@@ -21,6 +21,7 @@ from typing import Any
 
 from sidecar.audit._chain import ERASED, KEY_ID, field_digest
 from sidecar.audit._keys import KeyRing
+from sidecar.errors import SidecarError
 
 FIELD_CLASSES: dict[str, tuple[str, ...]] = {
     "content": ("sidecar.request.content", "sidecar.response.content", "error.message", "gen_ai.input.messages",
@@ -35,7 +36,7 @@ PSEUDONYM = re.compile(r"<[A-Z][A-Z0-9_]{0,40}:[0-9a-f]{8}>")
 ERASED_VIEW = "<erased>"
 
 
-class ErasureError(Exception):
+class ErasureError(SidecarError):
     """A record that cannot be erased verifiably (its key is not in the ring): one line, exit 1."""
 
 

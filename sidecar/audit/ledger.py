@@ -27,6 +27,7 @@ from typing import Any
 
 from sidecar.audit._keys import IntegrityKey, KeyRing
 from sidecar.audit._signing import SignedFields
+from sidecar.clock import format_utc
 
 KIND = "sidecar.event.kind"
 SEQ = "sidecar.event.seq"
@@ -54,7 +55,7 @@ def make_event(kind: str, fields: dict[str, Any], head: dict[str, Any] | None, k
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     seq = int(head[SEQ]) + 1 if head else 1
-    when = (now or dt.datetime.now(tz=dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = format_utc(now)
     doc: dict[str, Any] = {"@timestamp": when, EID: event_id(seq), KIND: kind, SEQ: seq,
                            PREV: str(head[HASH]) if head else "", "sidecar.event.operator": operator,
                            "sidecar.event.reason": reason, **fields, KEY_ID: key.key_id}

@@ -19,6 +19,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.errors import ConfigError
+
 _M = 1_000_000
 # gen_ai.provider.name -> genai-prices provider id
 _DB_PROVIDER = {"openai": "openai", "azure.ai.openai": "azure", "anthropic": "anthropic", "gcp.gemini": "google",
@@ -26,7 +28,7 @@ _DB_PROVIDER = {"openai": "openai", "azure.ai.openai": "azure", "anthropic": "an
                 "mistral_ai": "mistral", "deepseek": "deepseek", "x_ai": "x-ai", "perplexity": "perplexity"}
 
 
-class PricesFileError(ValueError):
+class PricesFileError(ConfigError):
     """The prices file cannot be read or has a wrong shape (the message names the problem)."""
 
 

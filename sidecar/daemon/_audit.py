@@ -8,28 +8,28 @@ import pathlib
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sidecar.audit import Finding, IntegrityKey, KeyRing, head_of, verify
+from sidecar.audit import IntegrityKey, KeyRing, VerifyFinding, head_of, verify
 from sidecar.audit.ledger import newest
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
+from sidecar.daemon._sinks import make_sink
+from sidecar.errors import ConfigError
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
 from sidecar.terminal import terminal_safe
 
-MakeSink = Callable[[Settings], Any]
 
-
-class AuditUsageError(Exception):
+class AuditUsageError(ConfigError):
     """A key, key ring or anchor that cannot be used: one line, exit 2."""
 
 
-def key_ring(settings: Settings, extra: pathlib.Path | None) -> KeyRing:
+def key_ring(settings: ShipperSettings, extra: pathlib.Path | None) -> KeyRing:
     """The configured key first (never generated here), then every older one from the key ring file."""
     if not settings.hmac_key and not settings.key_file.exists():
         raise AuditUsageError("no HMAC key (SIDECAR_HMAC_KEY or the key file) to check hashes and signatures with")
     try:
-        secrets = [load_or_create_key(settings.hmac_key, settings.key_file)]
+        secrets = [load_or_create_key(settings.hmac_key_text(), settings.key_file)]
         for path in (p for p in (settings.audit_keyring, extra) if p is not None):
             secrets += read_key_ring(path)
     except (RedactionError, OSError) as exc:
@@ -72,10 +72,10 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
     return anchors
 
 
-Sources = tuple[Any, list[dict[str, Any]], list[Finding], str, list[dict[str, Any]]]
+Sources = tuple[Any, list[dict[str, Any]], list[VerifyFinding], str, list[dict[str, Any]]]
 
 
-def _sources(settings: Settings, make_sink: MakeSink) -> Sources:
+def _sources(settings: ShipperSettings) -> Sources:
     """(records, digests, store findings, where, ledger events)."""
     if settings.elasticsearch_url:
         from sidecar.ship.es_erase import read_events, records_pattern
@@ -91,7 +91,7 @@ def _sources(settings: Settings, make_sink: MakeSink) -> Sources:
     if not path.exists():
         raise FileNotFoundError(f"no embedded store at {path}")
     store = SqliteStore(path)
-    columns = [Finding("altered", rid, detail) for rid, detail in store.column_problems()]
+    columns = [VerifyFinding("altered", rid, detail) for rid, detail in store.column_problems()]
     try:
         events = store.events()
     except sqlite3.OperationalError:  # a store from before the ledger: no events table yet
@@ -110,7 +110,7 @@ def _held_once(records: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[
         yield rid, doc
 
 
-def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
+def cmd_audit_verify(settings: ShipperSettings, args: argparse.Namespace) -> int:
     try:
         ring = key_ring(settings, getattr(args, "keyring", None))
         anchors = read_anchors(args.anchor) if getattr(args, "anchor", None) else []
@@ -119,7 +119,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace, make_sink: Ma
         return 2
     started = time.perf_counter()
     try:
-        records, digests, columns, where, events = _sources(settings, make_sink)
+        records, digests, columns, where, events = _sources(settings)
     except FileNotFoundError as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 1
@@ -162,7 +162,7 @@ def _print_erasures(report: Any, as_json: bool) -> None:
                   f"{e.get('sidecar.event.operator')} at {e.get('@timestamp')}: {e.get('sidecar.event.reason')}")
 
 
-def cmd_audit_anchor(settings: Settings, make_sink: MakeSink) -> int:
+def cmd_audit_anchor(settings: ShipperSettings, args: argparse.Namespace) -> int:
     """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
     writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
     if settings.elasticsearch_url:

@@ -20,18 +20,16 @@ from sidecar.audit import KeyRing
 from sidecar.audit.erasure import ErasureError, Selector, erase_doc, field_names, mask_denied, pseudonyms_in
 from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
 from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, SEQ, TAGS, make_event, newest, read_ledger
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 from sidecar.daemon._audit import AuditUsageError, key_ring
 from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
-
-MakeSink = Callable[[Settings], Any]
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _open(settings: Settings, args: argparse.Namespace, make_sink: MakeSink
+def _open(settings: ShipperSettings, args: argparse.Namespace
           ) -> tuple[KeyRing, EmbeddedRecords | ElasticRecords] | int:
     try:
         ring = key_ring(settings, getattr(args, "keyring", None))
@@ -39,7 +37,7 @@ def _open(settings: Settings, args: argparse.Namespace, make_sink: MakeSink
         _say(f"sidecar: {exc}")
         return 2
     try:
-        return ring, open_records(settings, make_sink)
+        return ring, open_records(settings)
     except FileNotFoundError as exc:
         _say(f"sidecar: {exc}")
         return 1
@@ -53,8 +51,8 @@ def _selector(args: argparse.Namespace) -> Selector:
     raise ValueError("give one of --user, --key-fingerprint, --conversation, --record")
 
 
-def cmd_erase(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
-    opened = _open(settings, args, make_sink)
+def cmd_erase(settings: ShipperSettings, args: argparse.Namespace) -> int:
+    opened = _open(settings, args)
     if isinstance(opened, int):
         return opened
     ring, store = opened
@@ -67,13 +65,13 @@ def cmd_erase(settings: Settings, args: argparse.Namespace, make_sink: MakeSink)
         store.close()
 
 
-def _tags_of(settings: Settings, values: list[str]) -> set[str]:
+def _tags_of(settings: ShipperSettings, values: list[str]) -> set[str]:
     """The pseudonym tags redaction gave these ``TYPE=value`` pairs (the subject's e-mail, phone...)."""
     if not values:
         return set()
     from sidecar.redact import Redactor, derive, load_or_create_key
 
-    redactor = Redactor(derive(load_or_create_key(settings.hmac_key, settings.key_file), "pseudonym"))
+    redactor = Redactor(derive(load_or_create_key(settings.hmac_key_text(), settings.key_file), "pseudonym"))
     return {redactor.placeholder(*v.split("=", 1)) for v in values}
 
 
@@ -133,8 +131,8 @@ def _seq_of(event: dict[str, Any] | None) -> int:
     return int(event.get(SEQ) or 0) if event else 0
 
 
-def cmd_hold(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
-    opened = _open(settings, args, make_sink)
+def cmd_hold(settings: ShipperSettings, args: argparse.Namespace) -> int:
+    opened = _open(settings, args)
     if isinstance(opened, int):
         return opened
     ring, store = opened
@@ -190,7 +188,7 @@ def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
     return 1 if ledger.problems else 0
 
 
-def denied_view(settings: Settings, store: Any, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def denied_view(settings: ShipperSettings, store: Any, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``docs`` with the pseudonym tags of erased subjects shown as ``<erased>`` (signed ``deny`` events
     of the embedded store's ledger; without a usable key nothing is denied)."""
     try:

@@ -225,10 +225,10 @@ def _waiting_room(max_connections: int) -> int:
     return max(16, min(max_connections * 8, limit))
 
 
-def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float, *, max_connections: int = 64,
+def serve_health(listen: tuple[str, int], shipper: Any, registry: Any, stale_after: float, *, max_connections: int = 64,
                  header_timeout: float = 10.0, idle_timeout: float = 30.0) -> BoundedHTTPServer:
-    """Start the listener on ``host:port`` in a background thread; returns the server (``shutdown()``)."""
-    host, _, port = listen.rpartition(":")
+    """Start the listener on ``(host, port)`` in a background thread; returns the server (``shutdown()``)."""
+    host, port = listen
     probe = {"at": 0.0, "ok": False}
     lock = threading.Lock()
 
@@ -246,7 +246,7 @@ def serve_health(listen: str, shipper: Any, registry: Any, stale_after: float, *
         "ready": staticmethod(ready),
         "registry": registry,
     })
-    server = BoundedHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler,
+    server = BoundedHTTPServer((host, port), handler,
                                max_connections=max_connections, header_timeout=header_timeout,
                                idle_timeout=idle_timeout)
     threading.Thread(target=server.serve_forever, name="sidecar-http", daemon=True).start()

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sidecar.config import Settings
+    from sidecar.config import ShipperSettings
 
 log = logging.getLogger("sidecar.retention")
 
@@ -18,7 +18,7 @@ class RetentionKeeper:
     """``tick()`` from the shipping loop: the first call applies the policy (ILM / ISM where the cluster
     has it, else the enforcer's limit recorded in the cluster or store) and runs the enforcer."""
 
-    def __init__(self, settings: Settings, *, period: float = 3600.0, retry: float = 60.0) -> None:
+    def __init__(self, settings: ShipperSettings, *, period: float = 3600.0, retry: float = 60.0) -> None:
         self.settings = settings
         self.period = period
         self.retry = retry
@@ -32,11 +32,11 @@ class RetentionKeeper:
         self._next = time.monotonic() + (self.period if ok else self.retry)
 
     def install(self) -> bool:
-        from sidecar.retention import apply
+        from sidecar.retention import retention_apply
 
         out = io.StringIO()
         try:
-            rc = apply(self.settings, out=out)
+            rc = retention_apply(self.settings, out=out)
         except Exception as exc:  # unreachable cluster, refused request: retried soon
             log.warning("retention policy not installed yet (%s); retrying in %.0f s", exc, self.retry)
             return False

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sidecar.audit.holds import sql_clause
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 
 Build = Callable[[dict[str, Any] | None], dict[str, Any]]
 
@@ -15,7 +15,7 @@ Build = Callable[[dict[str, Any] | None], dict[str, Any]]
 class EmbeddedRecords:
     """The embedded SQLite store: rows by id; erasure by in-place UPDATE, then WAL truncation and VACUUM."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ShipperSettings) -> None:
         from sidecar.ship import SqliteStore
 
         if not settings.embedded_store_path.exists():
@@ -56,7 +56,9 @@ class EmbeddedRecords:
 class ElasticRecords:
     """Elasticsearch / OpenSearch: daily indices plus the hold index (see sidecar/ship/es_erase.py)."""
 
-    def __init__(self, settings: Settings, make_sink: Callable[[Settings], Any]) -> None:
+    def __init__(self, settings: ShipperSettings) -> None:
+        from sidecar.daemon._sinks import make_sink
+
         self.sink = make_sink(settings)
         self.where = f"Elasticsearch {settings.index_prefix}-*"
         self._touched: set[str] = set()  # indices whose documents were replaced: merged by purge()
@@ -104,5 +106,5 @@ class ElasticRecords:
         self.sink.close()
 
 
-def open_records(settings: Settings, make_sink: Callable[[Settings], Any]) -> EmbeddedRecords | ElasticRecords:
-    return ElasticRecords(settings, make_sink) if settings.elasticsearch_url else EmbeddedRecords(settings)
+def open_records(settings: ShipperSettings) -> EmbeddedRecords | ElasticRecords:
+    return ElasticRecords(settings) if settings.elasticsearch_url else EmbeddedRecords(settings)

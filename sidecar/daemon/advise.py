@@ -2,18 +2,19 @@
 to follow (keys in headers, HTTPS, backoff that honours Retry-After, timeouts, bodies under 10 MB,
 keep-alive, streaming long generations, caching repeated prompts), from the audit records alone.
 
-Pure functions over record documents: ``advise(docs) -> list[Finding]``; the CLI and the sidecar's
+Pure functions over record documents: ``advise(docs) -> AdviceReport``; the CLI and the sidecar's
 periodic metrics both call it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sidecar.clock import parse_utc
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 _LOOPBACK = ("127.", "localhost", "::1", "[::1]")
@@ -21,7 +22,7 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 @dataclass
-class Finding:
+class Advice:
     rule: str
     severity: str
     service: str
@@ -63,8 +64,8 @@ RULES: dict[str, tuple[str, str, str]] = {  # rule -> (severity, title, fix)
 
 
 @dataclass
-class Report:
-    findings: list[Finding]
+class AdviceReport:
+    findings: list[Advice]
     records: int
     spend: list[tuple[str, int]]  # (caller, tokens), top spenders
 
@@ -80,14 +81,14 @@ _GROUP_FIELDS = ("@timestamp", "event.id", "gen_ai.provider.name", "http.respons
 
 def _ts(doc: dict[str, Any]) -> float:
     try:
-        return dt.datetime.fromisoformat(str(doc.get("@timestamp", "")).replace("Z", "+00:00")).timestamp()
+        return parse_utc(str(doc.get("@timestamp", ""))).timestamp()
     except ValueError:
         return 0.0
 
 
 def advise(docs: Iterable[dict[str, Any]], *, max_timeout: float = 120.0, long_call: float = 30.0,
-           repeat_window: float = 3600.0, repeat_min: int = 3, reuse_min_calls: int = 5) -> Report:
-    found: dict[tuple[str, str, str], Finding] = {}
+           repeat_window: float = 3600.0, repeat_min: int = 3, reuse_min_calls: int = 5) -> AdviceReport:
+    found: dict[tuple[str, str, str], Advice] = {}
     by_group: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     reuse: dict[tuple[str, str], list[bool]] = defaultdict(list)
     reuse_ids: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -98,7 +99,7 @@ def advise(docs: Iterable[dict[str, Any]], *, max_timeout: float = 120.0, long_c
         key = (rule, service, provider)
         if key not in found:
             severity, title, fix = RULES[rule]
-            found[key] = Finding(rule, severity, service, provider, title, fix)
+            found[key] = Advice(rule, severity, service, provider, title, fix)
         found[key].add(record_id)
 
     for d in docs:
@@ -162,10 +163,10 @@ def advise(docs: Iterable[dict[str, Any]], *, max_timeout: float = 120.0, long_c
 
     order = {ERROR: 0, WARNING: 1, INFO: 2}
     findings = sorted(found.values(), key=lambda f: (order[f.severity], f.service, f.provider, -f.count))
-    return Report(findings, n, [(c, t) for c, t in spend.most_common(5) if t > 0])
+    return AdviceReport(findings, n, [(c, t) for c, t in spend.most_common(5) if t > 0])
 
 
-def render(report: Report) -> str:
+def render(report: AdviceReport) -> str:
     lines = [f"checked {report.records} records: "
              + (f"{len(report.findings)} findings" if report.findings else "no findings")]
     for f in report.findings:
@@ -187,7 +188,7 @@ class AdviceMetrics:
                            "by rule and severity.", ("rule", "severity", "service", "provider"), registry=registry)
         self._shown: set[tuple[str, str, str, str]] = set()
 
-    def update(self, report: Report) -> None:
+    def update(self, report: AdviceReport) -> None:
         now = {(f.rule, f.severity, f.service, f.provider): f.count for f in report.findings}
         for key in self._shown - now.keys():
             self.gauge.labels(*key).set(0)

@@ -41,11 +41,11 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from sidecar.clock import format_utc
 from sidecar.ship.metrics import record_view
 from sidecar.telemetry import ModelLabels, provider_label, status_label
 
@@ -199,10 +199,6 @@ class _KeyState:
     @classmethod
     def from_list(cls, v: list[Any]) -> _KeyState:
         return cls(float(v[0]), int(v[1]), float(v[2]), bool(v[3]))
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _z(excess: float, variance: float) -> float:
@@ -467,7 +463,7 @@ class AnomalyDetector:
         what = {"spike": "jumped", "shift": "rose and stayed up", "credential": "appeared for one API key"}[kind]
         span = f"{self.window / 60:g} minutes" if kind != "shift" else "the last hour"
         doc: dict[str, Any] = {
-            "@timestamp": _iso(start),
+            "@timestamp": format_utc(start, timespec="milliseconds"),
             "event.id": hashlib.sha256(f"{kind}|{provider}|{model}|{code}|{start}".encode()).hexdigest()[:32],
             "event.kind": "alert",
             "gen_ai.provider.name": provider,

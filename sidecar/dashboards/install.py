@@ -18,6 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from sidecar.dashboards.kibana import saved_objects, to_ndjson
+from sidecar.errors import ServerError
 
 KIBANA_FILE = pathlib.Path("kibana") / "llm-audit.ndjson"
 GRAFANA_FILE = pathlib.Path("grafana") / "llm-audit.json"
@@ -97,7 +98,7 @@ def _auth(api_key: str | None, token: str | None, user: str | None, password: st
     return {}
 
 
-class Unreachable(Exception):
+class Unreachable(ServerError):
     """A server could not be reached at all (refused, unresolvable, timed out, TLS failure)."""
 
 

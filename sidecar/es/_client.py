@@ -35,8 +35,10 @@ from elastic_transport import NodeConfig, NodePool, Serializer, Transport, Urlli
 from elastic_transport.client_utils import parse_cloud_id, url_to_node_config
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 
+from sidecar.errors import ServerError
+
 if TYPE_CHECKING:
-    from sidecar.config import Settings
+    from sidecar.config import ShipperSettings
 
 # The transport logs every request at INFO and every internal retry with a traceback, and its node pool
 # a warning per failed attempt; the sidecar logs failures itself (one line) and counts node failures
@@ -48,7 +50,7 @@ _JSON = "application/json"
 _NDJSON = "application/x-ndjson"
 
 
-class EsUnavailable(Exception):
+class EsUnavailable(ServerError):
     """No node answered (refused, reset, timed out, TLS failure) after trying the pool."""
 
     def __init__(self, reason: str) -> None:
@@ -151,12 +153,12 @@ class ClientOptions:
     connect_timeout: float = 10.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ClientOptions:
+    def from_settings(cls, settings: ShipperSettings) -> ClientOptions:
         def secret(value: Any) -> str | None:
             return value.get_secret_value() if value is not None else None
 
         return cls(
-            urls=tuple(settings.elasticsearch_nodes) if not settings.elasticsearch_cloud_id else (),
+            urls=settings.elasticsearch_url if not settings.elasticsearch_cloud_id else (),
             cloud_id=secret(settings.elasticsearch_cloud_id),
             api_key=secret(settings.elasticsearch_api_key),
             username=settings.elasticsearch_username,
@@ -295,7 +297,7 @@ class EsClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EsClient:
+    def from_settings(cls, settings: ShipperSettings) -> EsClient:
         return cls(ClientOptions.from_settings(settings))
 
     @property
@@ -345,7 +347,7 @@ class EsClient:
         self._transport.close()
 
 
-class EsHttpError(RuntimeError):
+class EsHttpError(ServerError, RuntimeError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status

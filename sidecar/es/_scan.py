@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.errors import ServerError
 from sidecar.es._client import EsClient, EsHttpError, EsUnavailable, Response
 
 log = logging.getLogger("sidecar.es")
@@ -28,7 +29,7 @@ KEEP_ALIVE = "2m"
 SEARCH_TIMEOUT = 120.0
 
 
-class ScanError(RuntimeError):
+class ScanError(ServerError, RuntimeError):
     """A search failed (the cluster answered an error, or could not be reached)."""
 
 

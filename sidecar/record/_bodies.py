@@ -10,6 +10,8 @@ import zlib
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from sidecar.clock import format_utc
+from sidecar.errors import SidecarError
 from sidecar.record.capture import CallCapture
 
 _KEY_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
@@ -18,7 +20,7 @@ HOST = socket.gethostname()
 
 
 def iso_utc(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_utc(ns / 1e9)
 
 
 def decode_body(data: bytes, encoding: str | None, limit: int) -> tuple[bytes, str | None]:
@@ -56,7 +58,7 @@ def to_text(data: bytes) -> tuple[str | None, str | None]:
     return text, ("invalid_utf8" if "\ufffd" in text else None)
 
 
-class JsonTooDeep(ValueError):
+class JsonTooDeep(SidecarError, ValueError):
     """A JSON body nested deeper than the parser's recursion limit."""
 
 

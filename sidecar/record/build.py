@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sidecar.config import ConfigError, Settings
+from sidecar.config import AppSettings, ConfigError
 from sidecar.cost import PriceBook, PricesFileError
 from sidecar.record._bodies import (
     decode_body,
@@ -50,7 +50,7 @@ _ERROR_MESSAGE_CHARS = 4096
 
 
 class RecordBuilder:
-    def __init__(self, settings: Settings, redactor: Redactor, producer_id: str) -> None:
+    def __init__(self, settings: AppSettings, redactor: Redactor, producer_id: str) -> None:
         self.settings = settings
         self.redactor = redactor
         self.producer_id = producer_id

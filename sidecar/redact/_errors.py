@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from sidecar.errors import SidecarError
+
 __all__ = ["RedactionError", "fail_closed"]
 
 
-class RedactionError(Exception):
+class RedactionError(SidecarError):
     """Redaction could not be done safely.
 
     Raised at start-up for bad configuration (the message names the rule) and at run time when

@@ -10,7 +10,7 @@
 See ``docs/retention.md``.
 """
 
-from sidecar.retention._apply import apply, retention_apply, retention_verify
+from sidecar.retention._apply import retention_apply, retention_verify
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, detect
 from sidecar.retention._enforcer import EnforceReport, Partition, enforce, is_expired, newest_expired_day
 from sidecar.retention._policies import (
@@ -31,7 +31,6 @@ __all__ = [
     "EnforceReport",
     "Partition",
     "RetentionConfigError",
-    "apply",
     "check_retention_days",
     "data_stream_template",
     "detect",

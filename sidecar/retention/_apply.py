@@ -8,7 +8,8 @@ import sqlite3
 import urllib.parse
 from typing import Any, TextIO
 
-from sidecar.config import MIN_RETENTION_DAYS, Settings
+from sidecar.clock import format_utc
+from sidecar.config import MIN_RETENTION_DAYS, ShipperSettings
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, detect
 from sidecar.retention._enforcer import enforce_cluster, enforce_store, write_marker
 from sidecar.retention._holds import keep_held_in_cluster
@@ -37,7 +38,7 @@ def _say(out: TextIO, line: str = "") -> None:
     print(line, file=out)
 
 
-def _checked_days(settings: Settings, out: TextIO) -> int | None:
+def _checked_days(settings: ShipperSettings, out: TextIO) -> int | None:
     try:
         days = check_retention_days(settings.retention_days, allow_short=settings.allow_short_retention)
     except RetentionConfigError as exc:
@@ -54,25 +55,17 @@ def _cluster_error(exc: ClusterError, out: TextIO) -> int:
     return EXIT_CONFIG if exc.status == 401 else EXIT_FAILURE
 
 
-def _stamp(now: dt.datetime | None) -> str:
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
-    return now.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 # ---------------------------------------------------------------------- apply
 
 
-def retention_apply(settings: Settings, *, dry_run: bool = False, out: TextIO) -> int:
-    """Install what the target supports and run the enforcer once; print what was done.
+def retention_apply(settings: ShipperSettings, *, dry_run: bool = False, out: TextIO,
+                    now: dt.datetime | None = None) -> int:
+    """Install what the target supports and run the enforcer once; print what was done (``now``: the
+    clock, for tests).
 
     Exit codes: 0 done, 1 something failed (cluster unreachable, a request refused, ILM stopped),
     2 configuration error (retention below 90 days without the override, credentials refused).
     """
-    return apply(settings, dry_run=dry_run, out=out)
-
-
-def apply(settings: Settings, *, dry_run: bool = False, out: TextIO, now: dt.datetime | None = None) -> int:
-    """:func:`retention_apply` with the clock as a parameter (for tests)."""
     days = _checked_days(settings, out)
     if days is None:
         return EXIT_CONFIG
@@ -88,7 +81,7 @@ def apply(settings: Settings, *, dry_run: bool = False, out: TextIO, now: dt.dat
 
 
 def _apply_cluster(
-    client: Client, settings: Settings, days: int, *, dry_run: bool, out: TextIO, now: dt.datetime | None
+    client: Client, settings: ShipperSettings, days: int, *, dry_run: bool, out: TextIO, now: dt.datetime | None
 ) -> int:
     prefix = settings.index_prefix
     name = policy_name(prefix)
@@ -110,7 +103,7 @@ def _apply_cluster(
             "managed_by": "llm-audit-sidecar",
             "mechanism": mode,
             "policy": name if mode != "enforcer" else None,
-            "applied_at": _stamp(now),
+            "applied_at": format_utc(now, timespec="seconds"),
         })
         _say(out, f"recorded the enforcer limit ({days} days) in {meta_index(prefix)}/_doc/retention")
     report = enforce_cluster(client, prefix, days, now=now, dry_run=dry_run, record_marker=not dry_run,
@@ -122,7 +115,7 @@ def _apply_cluster(
     return rc
 
 
-def _apply_ilm(client: Client, info: ClusterInfo, settings: Settings, days: int, *, dry_run: bool,
+def _apply_ilm(client: Client, info: ClusterInfo, settings: ShipperSettings, days: int, *, dry_run: bool,
                out: TextIO) -> int:
     prefix = settings.index_prefix
     name = policy_name(prefix)
@@ -207,7 +200,7 @@ def _explain_enforcer(info: ClusterInfo, prefix: str, days: int, out: TextIO) ->
               "(+1 day for clock skew); it runs now and `sidecar run` repeats it every hour")
 
 
-def _apply_store(settings: Settings, days: int, *, dry_run: bool, out: TextIO, now: dt.datetime | None) -> int:
+def _apply_store(settings: ShipperSettings, days: int, *, dry_run: bool, out: TextIO, now: dt.datetime | None) -> int:
     path = settings.embedded_store_path
     _say(out, f"embedded store: {path}")
     if dry_run:
@@ -237,14 +230,9 @@ def _apply_store(settings: Settings, days: int, *, dry_run: bool, out: TextIO, n
 # ---------------------------------------------------------------------- verify
 
 
-def retention_verify(settings: Settings, *, out: TextIO) -> int:
+def retention_verify(settings: ShipperSettings, *, out: TextIO, now: dt.datetime | None = None) -> int:
     """Print the evidence; 0 when the retention in force keeps every record N days and deletes after,
-    1 with the reasons otherwise, 2 on a configuration error."""
-    return verify(settings, out=out)
-
-
-def verify(settings: Settings, *, out: TextIO, now: dt.datetime | None = None) -> int:
-    """:func:`retention_verify` with the clock as a parameter (for tests)."""
+    1 with the reasons otherwise, 2 on a configuration error (``now``: the clock, for tests)."""
     if _checked_days(settings, out) is None:
         return EXIT_CONFIG
     now = now or dt.datetime.now(dt.timezone.utc)

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
+from sidecar.errors import ServerError
 from sidecar.es import ClientOptions, EsClient, EsUnavailable, Response, redact_url
 
 Mode = Literal["ilm", "ism", "enforcer"]
@@ -29,7 +30,7 @@ Mode = Literal["ilm", "ism", "enforcer"]
 __all__ = ["Client", "ClusterError", "ClusterInfo", "Response", "detect"]
 
 
-class ClusterError(RuntimeError):
+class ClusterError(ServerError, RuntimeError):
     """The cluster could not be reached or refused a request the retention commands need."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -42,7 +43,7 @@ class Client(EsClient):
     raise :class:`ClusterError`; every other status is returned for the caller to judge."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Client:
+    def from_settings(cls, settings: ShipperSettings) -> Client:
         if not settings.elasticsearch_url:
             raise ValueError("no SIDECAR_ELASTICSEARCH_URL configured")
         return cls(ClientOptions.from_settings(settings))

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sidecar.config import Settings
+from sidecar.clock import format_utc
+from sidecar.config import ShipperSettings
 from sidecar.retention._cluster import Client, ClusterError
 from sidecar.retention._holds import holds_in_force, keep_held_in_cluster, store_clause, store_events
 from sidecar.retention._policies import meta_index
@@ -261,7 +262,7 @@ def enforce_cluster(
             write_marker(client, prefix, {
                 "retention_days": retention_days,
                 "managed_by": "llm-audit-sidecar",
-                "last_enforced_at": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "last_enforced_at": format_utc(stamp, timespec="seconds"),
                 "last_deleted": [p.name for p in report.deleted][:100],
             })
     report.seconds = time.perf_counter() - started
@@ -351,7 +352,7 @@ def enforce_store(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     record_marker: bool = True,
-    settings: Settings | None = None,
+    settings: ShipperSettings | None = None,
 ) -> EnforceReport:
     """Delete the expired day partitions of the embedded store, but the records a legal hold keeps
     (checked with the key of ``settings``); record the limit in ``meta``."""
@@ -395,7 +396,7 @@ def enforce_store(
                 stamp = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
                 _set_meta(conn, {
                     "retention_days": str(retention_days),
-                    "retention_last_enforced_at": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "retention_last_enforced_at": format_utc(stamp, timespec="seconds"),
                 })
     finally:
         conn.close()
@@ -406,7 +407,7 @@ def enforce_store(
 # ---------------------------------------------------------------------- entry point for `sidecar run`
 
 
-def enforce(settings: Settings, *, now: dt.datetime | None = None, dry_run: bool = False) -> EnforceReport:
+def enforce(settings: ShipperSettings, *, now: dt.datetime | None = None, dry_run: bool = False) -> EnforceReport:
     """One enforcer pass over the configured destination (Elasticsearch if a URL is set, else the store).
 
     Safe to call every hour from the shipper loop, whatever else manages the cluster (ILM / ISM delete

@@ -16,12 +16,12 @@ from typing import Any
 from sidecar.audit import IntegrityKey, KeyRing
 from sidecar.audit.holds import sql_clause
 from sidecar.audit.ledger import KIND, SEQ, Ledger, read_ledger
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 
 log = logging.getLogger("sidecar.retention")
 
 
-def holds_in_force(settings: Settings | None, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def holds_in_force(settings: ShipperSettings | None, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not events:
         return []
     ring = _ring(settings) if settings is not None else None
@@ -35,13 +35,14 @@ def holds_in_force(settings: Settings | None, events: list[dict[str, Any]]) -> l
     return ledger.holds()
 
 
-def _ring(settings: Settings) -> KeyRing | None:
+def _ring(settings: ShipperSettings) -> KeyRing | None:
     from sidecar.redact import RedactionError, derive, load_or_create_key
 
     if not settings.hmac_key and not settings.key_file.exists():
         return None
     try:
-        return KeyRing([IntegrityKey(derive(load_or_create_key(settings.hmac_key, settings.key_file), "integrity"))])
+        secret = load_or_create_key(settings.hmac_key_text(), settings.key_file)
+        return KeyRing([IntegrityKey(derive(secret, "integrity"))])
     except (RedactionError, OSError):
         return None
 
@@ -67,7 +68,7 @@ def store_clause(holds: list[dict[str, Any]]) -> tuple[str, list[str]]:
     return sql_clause(holds)
 
 
-def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
+def cluster_events(settings: ShipperSettings) -> tuple[Any, list[dict[str, Any]]]:
     """(an Elasticsearch sink to copy with, the ledger events)."""
     from sidecar.es import EsClient
     from sidecar.ship.elasticsearch import ElasticsearchSink
@@ -78,7 +79,7 @@ def cluster_events(settings: Settings) -> tuple[Any, list[dict[str, Any]]]:
     return sink, read_events(sink)
 
 
-def keep_held_in_cluster(settings: Settings) -> str:
+def keep_held_in_cluster(settings: ShipperSettings) -> str:
     """Copy every held document of the daily indices into the hold index and say so ("" with no hold);
     raises when it cannot (the caller then deletes nothing this pass)."""
     from sidecar.ship.es_erase import copy_held, hold_index
@@ -94,7 +95,7 @@ def keep_held_in_cluster(settings: Settings) -> str:
     return f"{len(holds)} legal holds: {copied} held documents copied to {hold_index(settings.index_prefix)}"
 
 
-def check_hold_index(settings: Settings, oldest_kept: str) -> tuple[list[str], list[str]]:
+def check_hold_index(settings: ShipperSettings, oldest_kept: str) -> tuple[list[str], list[str]]:
     """(notes, problems) about ``{prefix}-hold``: a copy that no hold keeps and that is older than the
     limit (``oldest_kept``, an RFC 3339 time) outstayed retention."""
     from sidecar.audit.holds import holds_doc

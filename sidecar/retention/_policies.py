@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from sidecar.config import MIN_RETENTION_DAYS
+from sidecar.errors import ConfigError
 from sidecar.ship.templates import (
     MANAGED_BY,
     audit_index_pattern,
@@ -37,7 +38,7 @@ DATA_STREAM_TEMPLATE_PRIORITY = 250  # above 200, the documented floor for avoid
 FILES = ("ilm-policy.json", "index-template.json", "data-stream-lifecycle.json", "opensearch-ism-policy.json")
 
 
-class RetentionConfigError(ValueError):
+class RetentionConfigError(ConfigError):
     """The retention limit is not acceptable (below 90 days without the explicit override, or < 1)."""
 
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sidecar.config import MIN_RETENTION_DAYS, Settings
+from sidecar.clock import format_utc
+from sidecar.config import MIN_RETENTION_DAYS, ShipperSettings
 from sidecar.retention._cluster import Client, ClusterError, ClusterInfo, _redact
 from sidecar.retention._enforcer import (
     Partition,
@@ -96,7 +97,7 @@ def _days(value: float) -> str:
     return f"{int(value)} days" if float(value).is_integer() else f"{value:.2f} days"
 
 
-def _check_limits(ev: Evidence, settings: Settings, now: dt.datetime) -> None:
+def _check_limits(ev: Evidence, settings: ShipperSettings, now: dt.datetime) -> None:
     """The checks common to every target: limit vs setting, floor, nothing past the limit."""
     limit = ev.limit_in_force
     if limit is None:
@@ -180,7 +181,7 @@ def check_ism_policy(policy: dict[str, Any], retention_days: int) -> tuple[float
     return kept, [note], problems
 
 
-def _verify_ilm(client: Client, ev: Evidence, settings: Settings, info: ClusterInfo) -> None:
+def _verify_ilm(client: Client, ev: Evidence, settings: ShipperSettings, info: ClusterInfo) -> None:
     prefix = settings.index_prefix
     name = policy_name(prefix)
     ev.policy = f"ILM {name}"
@@ -256,7 +257,7 @@ def _ism_transitions_to_delete(policy: dict[str, Any]) -> tuple[list[Any], list[
     return ages, problems
 
 
-def _verify_ism(client: Client, ev: Evidence, settings: Settings) -> None:
+def _verify_ism(client: Client, ev: Evidence, settings: ShipperSettings) -> None:
     prefix = settings.index_prefix
     name = policy_name(prefix)
     ev.policy = f"ISM {name}"
@@ -296,7 +297,7 @@ def _verify_ism(client: Client, ev: Evidence, settings: Settings) -> None:
             ev.problems.append(f"{len(unmanaged)} audit index(es) not managed by {name}: {shown}")
 
 
-def verify_cluster(client: Client, settings: Settings, info: ClusterInfo, *, now: dt.datetime) -> Evidence:
+def verify_cluster(client: Client, settings: ShipperSettings, info: ClusterInfo, *, now: dt.datetime) -> Evidence:
     prefix = settings.index_prefix
     ev = Evidence(target=f"{_redact(client.url)} ({info.describe()}); prefix {prefix}",
                   configured_days=settings.retention_days)
@@ -326,7 +327,7 @@ def verify_cluster(client: Client, settings: Settings, info: ClusterInfo, *, now
         )
     _check_limits(ev, settings, now)
     if ev.limit_in_force is not None:  # held copies outlive the daily indices; released ones must not
-        oldest = (now - dt.timedelta(days=math.floor(ev.limit_in_force) + 2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        oldest = format_utc(now - dt.timedelta(days=math.floor(ev.limit_in_force) + 2))
         try:
             notes, problems = check_hold_index(settings, oldest)
         except Exception as exc:  # the ledger or hold index unreadable: say so, do not pass silently
@@ -339,7 +340,7 @@ def verify_cluster(client: Client, settings: Settings, info: ClusterInfo, *, now
 # ---------------------------------------------------------------------- embedded store
 
 
-def _without_held(conn: sqlite3.Connection, parts: list[Partition], settings: Settings,
+def _without_held(conn: sqlite3.Connection, parts: list[Partition], settings: ShipperSettings,
                   ev: Evidence) -> list[Partition]:
     """Record days that hold only records under legal hold are kept on purpose: not past the limit."""
     holds = holds_in_force(settings, store_events(conn))
@@ -360,7 +361,7 @@ def _without_held(conn: sqlite3.Connection, parts: list[Partition], settings: Se
 
 
 
-def verify_store(path: Path, settings: Settings, *, now: dt.datetime) -> Evidence:
+def verify_store(path: Path, settings: ShipperSettings, *, now: dt.datetime) -> Evidence:
     ev = Evidence(target=f"embedded store {path}", configured_days=settings.retention_days)
     if not path.exists():
         ev.problems.append("the embedded store does not exist (nothing shipped yet? run `sidecar retention apply`)")

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sidecar.errors import SidecarError
 from sidecar.spool.document import SpoolDoc
 
 
@@ -25,7 +26,7 @@ class WriteResult:
     errors: list[str] = field(default_factory=list)  # short reasons for dead letters, no content
 
 
-class SinkStopped(Exception):
+class SinkStopped(SidecarError):
     """The stop event was set while the sink waited to retry; nothing after the last success is acknowledged."""
 
 

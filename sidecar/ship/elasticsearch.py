@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from sidecar.backoff import backoff_delay
+from sidecar.clock import format_utc
+from sidecar.errors import ServerError, SidecarError
 from sidecar.es import ClientOptions, EsClient, EsUnavailable, Response, scan, split_urls
 from sidecar.es import ScanError as _ScanError
 from sidecar.files import open_private, private_dir, write_all
@@ -59,11 +62,11 @@ _RETRYABLE_ITEM_TYPES = frozenset({"cluster_block_exception", "index_not_found_e
 _DEADLETTER_ATTEMPTS = 3
 
 
-class ElasticsearchError(RuntimeError):
+class ElasticsearchError(ServerError, RuntimeError):
     """Elasticsearch refused or could not be reached and the sink gave up (``max_retries`` or ``open``)."""
 
 
-class DeadLetterError(RuntimeError):
+class DeadLetterError(SidecarError, RuntimeError):
     """A document could be neither indexed nor dead-lettered (index and local file both failed)."""
 
 
@@ -74,7 +77,7 @@ class _Item:
     payload: bytes  # action line + source line, both newline-terminated
 
 
-class _Transient(Exception):
+class _Transient(SidecarError):
     """A failure worth retrying; ``reason`` is short and safe to log."""
 
     def __init__(self, reason: str) -> None:
@@ -444,8 +447,7 @@ class ElasticsearchSink:
         return chunk
 
     def _backoff(self, stop: threading.Event, result: WriteResult) -> None:
-        delay = min(self.backoff_max, self.backoff_initial * (2 ** min(self._failures, 30)))
-        delay = delay / 2 + self._rng.uniform(0, delay / 2)  # "equal jitter": never hammer, never sync up
+        delay = backoff_delay(self._failures, base=self.backoff_initial, cap=self.backoff_max, rng=self._rng)
         self._failures += 1
         self.retries += 1
         result.retries += 1
@@ -482,7 +484,7 @@ class ElasticsearchSink:
         now: dt.datetime,
     ) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "@timestamp": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "@timestamp": format_utc(now),
             "error.type": error_type,
             "error.reason": reason,
         }
@@ -521,7 +523,8 @@ class ElasticsearchSink:
         pending = entries
         failure = ""
         for attempt in range(_DEADLETTER_ATTEMPTS):
-            if attempt and stop.wait(min(self.backoff_initial * 2 ** (attempt - 1), self.backoff_max)):
+            if attempt and stop.wait(backoff_delay(attempt - 1, base=self.backoff_initial, cap=self.backoff_max,
+                                                   rng=self._rng)):
                 break
             body = b"".join(
                 f'{{"create":{{"_index":{index_json},"_id":{json.dumps(doc_id)}}}}}\n'.encode()

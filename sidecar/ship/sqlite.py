@@ -13,7 +13,6 @@ symlink; SQLite gives its -wal and -shm files the database file's mode.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import pathlib
@@ -25,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.backoff import backoff_delay
+from sidecar.clock import format_utc
 from sidecar.files import open_private, private_dir
 from sidecar.ship._sink import WriteResult
 from sidecar.spool import SpoolDoc
@@ -230,7 +231,7 @@ class SqliteStore:
 
     @staticmethod
     def _insert_deadletter(conn: sqlite3.Connection, raw: bytes, reason: str) -> None:
-        now = dt.datetime.now(tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = format_utc()
         conn.execute("INSERT INTO deadletters (ts, reason, raw) VALUES (?,?,?)", (now, reason, raw))
 
     # -- reading -------------------------------------------------------------
@@ -326,7 +327,7 @@ class SqliteStore:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if busy == 0:
                 return True
-            time.sleep(min(0.05 * (i + 1), 0.5))
+            time.sleep(backoff_delay(i, base=0.05, cap=0.5))
         return False
 
     def held_ids(self, clause: str, args: list[str]) -> set[str]:

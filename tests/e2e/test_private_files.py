@@ -124,18 +124,18 @@ def test_shared_group_spool(tmp_path: pathlib.Path, model_url: str) -> None:
 
 
 def test_default_spool_is_per_user_not_tmp(tmp_path: pathlib.Path) -> None:
-    from sidecar.config import Settings
+    from sidecar.config import AppSettings, ShipperSettings
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
-    code = "from sidecar.config import Settings; print(Settings().spool_dir)"
+    code = "from sidecar.config import AppSettings; print(AppSettings().spool_dir)"
     xdg = subprocess.run([sys.executable, "-c", code], env=dict(env, XDG_STATE_HOME=str(tmp_path / "xdg")),
                          capture_output=True, text=True, check=True).stdout.strip()
     assert xdg == str(tmp_path / "xdg" / "llm-audit-sidecar" / "spool")
     home = subprocess.run([sys.executable, "-c", code], env={k: v for k, v in env.items() if k != "XDG_STATE_HOME"}
                           | {"HOME": str(tmp_path / "home")}, capture_output=True, text=True, check=True).stdout
     assert home.strip() == str(tmp_path / "home" / ".local" / "state" / "llm-audit-sidecar" / "spool")
-    assert Settings.model_fields["listen"].default.startswith("127.0.0.1:")
-    assert Settings.model_fields["metrics_host"].default == "127.0.0.1"
+    assert str(ShipperSettings.model_fields["listen"].default).startswith("127.0.0.1:")
+    assert AppSettings.model_fields["metrics_host"].default == "127.0.0.1"
 
 
 def one_line_exit_2(result: subprocess.CompletedProcess[str], needle: str) -> None:

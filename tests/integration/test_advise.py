@@ -116,8 +116,8 @@ def test_advise_reads_a_time_range_from_elasticsearch(tmp_path: pathlib.Path, es
     """With Elasticsearch the time range is filtered by the cluster, not by reading every index."""
     import datetime as dt
 
-    from sidecar.cli import fetch_docs
-    from sidecar.config import load_settings
+    from sidecar.config import ShipperSettings, load_settings
+    from sidecar.daemon import read_documents
     from sidecar.ship.elasticsearch import ElasticsearchSink
 
     today = dt.datetime.now(tz=dt.timezone.utc)
@@ -127,8 +127,9 @@ def test_advise_reads_a_time_range_from_elasticsearch(tmp_path: pathlib.Path, es
     sink.open()
     sink.write(old + new, threading.Event())
     es.refresh(f"{es_prefix}-*")  # type: ignore[attr-defined]
-    settings = load_settings(spool_dir=tmp_path, elasticsearch_url=elasticsearch_url, index_prefix=es_prefix)
+    settings = load_settings(ShipperSettings, spool_dir=tmp_path, elasticsearch_url=elasticsearch_url,
+                             index_prefix=es_prefix)
     since = (today - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    got = {d["event.id"] for d in fetch_docs(settings, since, None, sink=sink)}
+    got = {d["event.id"] for d in read_documents(settings, since, None, sink=sink)}
     assert got == {d.doc_id for d in new}
-    assert len(list(fetch_docs(settings, None, None))) == 12
+    assert len(list(read_documents(settings, None, None))) == 12

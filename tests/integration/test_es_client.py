@@ -15,7 +15,7 @@ import pytest
 from es_testing import JsonHandler, walk_holding_pit
 from prometheus_client import CollectorRegistry
 
-from sidecar.config import ConfigError, load_settings
+from sidecar.config import ConfigError, ShipperSettings, load_settings
 from sidecar.es import ClientMetrics, ClientOptions, EsClient, EsUnavailable, scan
 from sidecar.ship.elasticsearch import ElasticsearchSink
 
@@ -125,7 +125,7 @@ def test_gzip_bodies_arrive_intact(es: Any, es_prefix: str, elasticsearch_url: s
 ])
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(**env)
+        load_settings(ShipperSettings, **env)
     assert variable in str(info.value)
 
 
@@ -133,15 +133,15 @@ def test_cloud_id_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     cloud = "demo:" + base64.b64encode(b"eu-west-1.aws.example.com$abc123$kib456").decode()
     monkeypatch.setenv("SIDECAR_ELASTICSEARCH_CLOUD_ID", cloud)
     monkeypatch.setenv("SIDECAR_ELASTICSEARCH_API_KEY", "id:topsecret")
-    settings = load_settings()
-    assert settings.elasticsearch_url == "https://abc123.eu-west-1.aws.example.com:443"
+    settings = load_settings(ShipperSettings)
+    assert settings.elasticsearch_url == ("https://abc123.eu-west-1.aws.example.com:443",)
     assert "topsecret" not in repr(settings) and "topsecret" not in str(settings.model_dump())
     options = ClientOptions.from_settings(settings)
     assert options.api_key == "id:topsecret" and options.urls == ()
     assert EsClient(options).nodes[0].host == "abc123.eu-west-1.aws.example.com"
     monkeypatch.setenv("SIDECAR_ELASTICSEARCH_URL", "http://x:9200")
     with pytest.raises(ConfigError, match="CLOUD_ID"):
-        load_settings()
+        load_settings(ShipperSettings)
 
 
 _PATCHED_FIRST = """

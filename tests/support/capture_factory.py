@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sidecar.config import load_settings
+from sidecar.config import AppSettings, load_settings
 from sidecar.providers import EndpointMatcher
 from sidecar.record.build import RecordBuilder
 from sidecar.record.capture import BodyTee, CallCapture
@@ -15,7 +15,7 @@ KEY = b"unit-test-key-" + b"0" * 32
 
 
 def builder(**options: Any) -> RecordBuilder:
-    settings = load_settings(hmac_key=KEY.decode(), **options)
+    settings = load_settings(AppSettings, hmac_key=KEY.decode(), **options)
     return RecordBuilder(settings, Redactor(KEY), "p0")
 
 

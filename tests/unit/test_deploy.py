@@ -25,13 +25,13 @@ import yaml
 
 import sidecar
 from sidecar.cli import HEALTH_PATHS
-from sidecar.config import Settings, split_listen
+from sidecar.config import AppSettings, ShipperSettings, parse_listen
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"
 COMPOSE = REPO / "deploy" / "compose"
-SETTINGS = {f"SIDECAR_{name.upper()}" for name in Settings.model_fields}
-DEFAULT_PORT = split_listen(str(Settings.model_fields["listen"].default))[1]
+SETTINGS = {f"SIDECAR_{name.upper()}" for name in {**AppSettings.model_fields, **ShipperSettings.model_fields}}
+DEFAULT_PORT = ShipperSettings.model_fields["listen"].default.port
 PYPROJECT = (REPO / "pyproject.toml").read_text()
 VERSION = sidecar.__version__
 # Native sidecars (restartPolicy on an init container) are on by default from 1.29.
@@ -83,7 +83,7 @@ def test_dockerfile_names_real_settings_command_port_and_health_path() -> None:
     scripts = re.search(r"\[project\.scripts\]\n(\w+) = ", PYPROJECT)
     assert scripts and entry == [scripts.group(1)] and cmd == ["run"]
     assert int(instruction("EXPOSE")) == DEFAULT_PORT
-    assert split_listen(env["SIDECAR_LISTEN"]) == ("0.0.0.0", DEFAULT_PORT)
+    assert parse_listen(env["SIDECAR_LISTEN"]) == ("0.0.0.0", DEFAULT_PORT)
     volumes = json.loads(instruction("VOLUME"))
     assert env["SIDECAR_SPOOL_DIR"] in volumes and env["SIDECAR_STATE_DIR"] in volumes
     path = re.search(rf"127\.0\.0\.1:{DEFAULT_PORT}(/[a-z/]+)", instruction("HEALTHCHECK"))
@@ -257,7 +257,7 @@ def test_deployment_runs_the_sidecar_beside_the_app() -> None:
     assert mounts["spool"] == app_mounts["spool"]
     assert env["SIDECAR_SPOOL_DIR"].startswith(mounts["spool"] + "/"), "a subdirectory of the shared volume"
     assert env["SIDECAR_STATE_DIR"].startswith(mounts["sidecar-state"] + "/")
-    host, port = split_listen(env["SIDECAR_LISTEN"])
+    host, port = parse_listen(env["SIDECAR_LISTEN"])
     assert host == "0.0.0.0", "the sidecar binds every interface of the pod, explicitly"
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert sidecar["ports"][0]["containerPort"] == port == int(annotations["prometheus.io/port"])
@@ -313,7 +313,7 @@ def test_compose_stack() -> None:
     assert sidecar["environment"]["SIDECAR_HMAC_KEY"] == app["environment"]["SIDECAR_HMAC_KEY"]
     es_host = re.match(r"https?://([^:/]+):(\d+)", sidecar["environment"]["SIDECAR_ELASTICSEARCH_URL"])
     assert es_host and es_host.group(1) in services
-    host, port = split_listen(sidecar["environment"]["SIDECAR_LISTEN"])
+    host, port = parse_listen(sidecar["environment"]["SIDECAR_LISTEN"])
     assert host == "0.0.0.0" and f"{port}:{port}" in sidecar["ports"]
     prom = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
     targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]

@@ -19,7 +19,7 @@ from sidecar import cli
 from sidecar.audit import field_digest, verify
 from sidecar.audit._keys import KeyRing
 from sidecar.audit.ledger import read_ledger
-from sidecar.config import load_settings
+from sidecar.config import ShipperSettings, load_settings
 from sidecar.record import AuditRecord
 from sidecar.redact import Redactor, derive
 from sidecar.retention import enforce
@@ -195,7 +195,7 @@ def test_hold_keeps_records_past_retention(target: Target, tmp_path: pathlib.Pat
     rc, hold_id, err = run(capsys, "hold", "add", "--user", "user-3", "--reason", "litigation 2026-17",
                            "--operator", "legal")
     assert rc == 0, err
-    report = enforce(load_settings())  # the pass `sidecar run` makes every hour
+    report = enforce(load_settings(ShipperSettings))  # the pass `sidecar run` makes every hour
     assert report.ok and report.deleted and any("legal hold" in n for n in report.notes), report.lines()
     kept = dict(all_records(target))
     old = [rid for rid in kept if rid.startswith("old-")]

@@ -16,7 +16,7 @@ from typing import Any
 
 from es_testing import walk_holding_pit
 
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 from sidecar.es import EsClient, distribution
 from sidecar.retention import retention_apply, retention_verify
 from sidecar.retention._cluster import Client, detect
@@ -110,7 +110,7 @@ def test_retention_enforcer_on_opensearch(opensearch: Any, os_prefix: str, opens
     recent = f"{os_prefix}-{today - dt.timedelta(days=10):%Y.%m.%d}"
     for index in (old, recent):
         opensearch.request("PUT", f"/{index}", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
-    settings = Settings(elasticsearch_url=opensearch_url, index_prefix=os_prefix)
+    settings = ShipperSettings(elasticsearch_url=opensearch_url, index_prefix=os_prefix)
     out = io.StringIO()
     assert retention_apply(settings, out=out) == 0, out.getvalue()
     assert "OpenSearch" in out.getvalue()

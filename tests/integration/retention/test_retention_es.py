@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 from sidecar.retention import enforce, retention_apply, retention_verify
 from sidecar.retention._cluster import Client, detect
 from sidecar.retention._policies import data_stream_template, index_template, meta_index
@@ -35,11 +35,11 @@ def _create(es: Any, index: str, docs: int = 1) -> None:
                    ok=(201,))
 
 
-def _settings(url: str, prefix: str, **kw: Any) -> Settings:
-    return Settings(elasticsearch_url=url, index_prefix=prefix, **kw)
+def _settings(url: str, prefix: str, **kw: Any) -> ShipperSettings:
+    return ShipperSettings(elasticsearch_url=url, index_prefix=prefix, **kw)
 
 
-def _run(fn: Any, settings: Settings, **kw: Any) -> tuple[int, str]:
+def _run(fn: Any, settings: ShipperSettings, **kw: Any) -> tuple[int, str]:
     out = io.StringIO()
     rc = fn(settings, out=out, **kw)
     return rc, out.getvalue()
@@ -162,7 +162,7 @@ def test_enforce_entry_point(es: Any, es_prefix: str, elasticsearch_url: str) ->
 
 
 def test_unreachable_cluster_is_a_failure_not_a_crash() -> None:
-    settings = Settings(elasticsearch_url="http://127.0.0.1:9", index_prefix="nowhere")
+    settings = ShipperSettings(elasticsearch_url="http://127.0.0.1:9", index_prefix="nowhere")
     rc, out = _run(retention_apply, settings)
     assert rc == 1 and "error:" in out
     rc, out = _run(retention_verify, settings)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 from sidecar.retention import enforce, retention_apply, retention_verify
 from sidecar.ship.sqlite import SqliteStore
 
@@ -23,11 +23,11 @@ def _day(age: int) -> str:
     return f"{dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=age):%Y.%m.%d}"
 
 
-def _settings(tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(spool_dir=tmp_path / "spool", store_path=tmp_path / "audit.db", **kw)
+def _settings(tmp_path: Path, **kw: Any) -> ShipperSettings:
+    return ShipperSettings(spool_dir=tmp_path / "spool", store_path=tmp_path / "audit.db", **kw)
 
 
-def _run(fn: Any, settings: Settings, **kw: Any) -> tuple[int, str]:
+def _run(fn: Any, settings: ShipperSettings, **kw: Any) -> tuple[int, str]:
     out = io.StringIO()
     rc = fn(settings, out=out, **kw)
     return rc, out.getvalue()

@@ -10,7 +10,7 @@ import stat
 
 from audit_testing import RING, SqliteTarget, kinds, produce, ship
 
-from sidecar.audit import Finding, verify
+from sidecar.audit import VerifyFinding, verify
 from sidecar.ship import QueryFilter, SqliteStore
 
 
@@ -22,7 +22,7 @@ def store(tmp_path: pathlib.Path) -> SqliteTarget:
 
 
 def verify_with_columns(t: SqliteTarget) -> object:
-    columns = [Finding("altered", rid, detail) for rid, detail in SqliteStore(t.path).column_problems()]
+    columns = [VerifyFinding("altered", rid, detail) for rid, detail in SqliteStore(t.path).column_problems()]
     return verify(t.records(), t.digests(), RING, retention_days=90, store_findings=columns)
 
 

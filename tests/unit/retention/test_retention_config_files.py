@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, Settings, load_settings
+from sidecar.config import ConfigError, ShipperSettings, load_settings
 from sidecar.retention import RetentionConfigError, check_retention_days, generated_files
 from sidecar.retention.generate import main as generate_main
 
@@ -28,10 +28,10 @@ def test_floor_refuses_below_90_without_override() -> None:
 def test_settings_refuse_below_90_without_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SIDECAR_RETENTION_DAYS", "30")
     with pytest.raises(ConfigError, match="SIDECAR_RETENTION_DAYS"):
-        load_settings(spool_dir=tmp_path)
+        load_settings(ShipperSettings, spool_dir=tmp_path)
     monkeypatch.setenv("SIDECAR_ALLOW_SHORT_RETENTION", "true")
-    assert load_settings(spool_dir=tmp_path).retention_days == 30
-    assert Settings(spool_dir=tmp_path, retention_days=120).retention_days == 120
+    assert load_settings(ShipperSettings, spool_dir=tmp_path).retention_days == 30
+    assert ShipperSettings(spool_dir=tmp_path, retention_days=120).retention_days == 120
 
 
 def test_committed_files_are_the_generator_output() -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sidecar.config import Settings
+from sidecar.config import ShipperSettings
 from sidecar.retention import is_expired, newest_expired_day
 from sidecar.retention._enforcer import Partition, parse_index, split, utc_today
 from sidecar.retention._policies import ilm_policy, ism_policy
@@ -108,8 +108,8 @@ def test_split_keeps_young_and_sorts() -> None:
     assert [p.day for p in kept] == [D(2026, 1, 3)]
 
 
-def _settings(retention_days: int = 90, allow_short_retention: bool = False) -> Settings:
-    return Settings(retention_days=retention_days, allow_short_retention=allow_short_retention)
+def _settings(retention_days: int = 90, allow_short_retention: bool = False) -> ShipperSettings:
+    return ShipperSettings(retention_days=retention_days, allow_short_retention=allow_short_retention)
 
 
 def test_verify_grace_after_midnight() -> None:
