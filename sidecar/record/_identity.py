@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sidecar.config import Settings
+from sidecar.config import AppSettings
 from sidecar.record._bodies import find_credential, header
 from sidecar.record.capture import CallCapture
 
 
-def identity_fields(cap: CallCapture, settings: Settings, body_user: Any, body_conversation: Any,
+def identity_fields(cap: CallCapture, settings: AppSettings, body_user: Any, body_conversation: Any,
                     fingerprint: Callable[[str], str]) -> dict[str, Any]:
     """The context helpers win over the configured headers, which win over the body's own fields.
     The API key is never kept: only its keyed fingerprint and where it was sent."""
