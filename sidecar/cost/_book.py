@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.cost._flat import FlatPrices, Prices, Tokens
 from sidecar.errors import ConfigError
 
 _M = 1_000_000
@@ -109,6 +110,7 @@ class PriceBook:
         self._db_version = database_version() if use_database else None
         self._db_misses: set[tuple[str | None, str]] = set()
         self._lock = threading.Lock()
+        self._flat = FlatPrices()
 
     def cost(self, provider: str | None, models: tuple[str | None, ...], usage: Usage) -> Cost | None:
         """The call's cost from the first of ``models`` (the response's, then the request's) with a
@@ -135,25 +137,32 @@ class PriceBook:
             return None
 
     def _from_database(self, provider: str | None, model: str, usage: Usage) -> Cost:
-        from genai_prices import Usage as DbUsage
-        from genai_prices import calc_price
-
         pid = _DB_PROVIDER.get(provider or "")
         if pid is None:
             raise LookupError(provider)
-
-        def calc(**tokens: int) -> Any:
-            return calc_price(DbUsage(**{k: v for k, v in tokens.items() if v}), model, provider_id=pid)
-
-        whole = calc(input_tokens=usage.input, cache_read_tokens=usage.cache_read,
-                     cache_write_tokens=usage.cache_write, output_tokens=usage.output)
-        read = float(calc(input_tokens=usage.cache_read, cache_read_tokens=usage.cache_read).input_price) \
+        whole = self._database_price(pid, model, Tokens(usage.input, usage.output, usage.cache_read,
+                                                        usage.cache_write))
+        read = float(self._database_price(pid, model, Tokens(usage.cache_read, 0, usage.cache_read, 0))[0]) \
             if usage.cache_read else 0.0
-        write = float(calc(input_tokens=usage.cache_write, cache_write_tokens=usage.cache_write).input_price) \
+        write = float(self._database_price(pid, model, Tokens(usage.cache_write, 0, 0, usage.cache_write))[0]) \
             if usage.cache_write else 0.0
-        total = float(whole.total_price)
-        return Cost(total, max(float(whole.input_price) - read - write, 0.0), float(whole.output_price), read, write,
+        total = float(whole[2])
+        return Cost(total, max(float(whole[0]) - read - write, 0.0), float(whole[1]), read, write,
                     f"genai-prices {self._db_version}")
+
+    def _database_price(self, pid: str, model: str, t: Tokens) -> Prices:
+        """(input, output, total) USD: the flat-rate shortcut where it applies, else the database's engine."""
+        flat = self._flat.price(pid, model, t)
+        if flat is not None:
+            return flat
+        from genai_prices import Usage as DbUsage
+        from genai_prices import calc_price
+
+        got = calc_price(DbUsage(**{k: v for k, v in (("input_tokens", t.input), ("output_tokens", t.output),
+                                                      ("cache_read_tokens", t.cache_read),
+                                                      ("cache_write_tokens", t.cache_write)) if v}),
+                         model, provider_id=pid)
+        return got.input_price, got.output_price, got.total_price
 
 
 def _from_row(row: _Price, u: Usage) -> Cost:

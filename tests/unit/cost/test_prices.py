@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import pathlib
+import random
 from typing import Any
 
 import pytest
 from capture_factory import builder, capture
 
 from sidecar.cost import PriceBook, PricesFileError, database_version
-from sidecar.cost._book import Usage
+from sidecar.cost._book import _DB_PROVIDER, Usage
+from sidecar.cost._flat import FlatPrices, Tokens, is_flat
 
 
 def book(tmp_path: pathlib.Path, rows: Any, use_database: bool = True) -> PriceBook:
@@ -83,3 +85,66 @@ def test_a_cached_answer_costs_nothing() -> None:
     cap.cache_hit = True
     doc = builder().build(cap, 1)
     assert not any(k.startswith("sidecar.cost") for k in doc)
+
+
+def _database_models() -> list[tuple[str, str]]:
+    from genai_prices import data_snapshot
+
+    wanted = set(_DB_PROVIDER.values())
+    return [(p.id, m.id) for p in data_snapshot.get_snapshot().providers if p.id in wanted for m in p.models]
+
+
+def test_the_flat_rate_shortcut_gives_the_engines_prices_on_every_model() -> None:
+    """Every model of the database the record can price, at generated token counts (cached tokens inside
+    the input, and not), priced by the shortcut where it applies and by ``calc_price`` itself: equal."""
+    from genai_prices import Usage as DbUsage
+    from genai_prices import calc_price
+
+    flat = FlatPrices()
+    rng = random.Random(7)
+    models = _database_models()
+    assert len(models) > 100
+    shortcut_used = 0
+    for provider_id, model in models:
+        for _ in range(3):
+            tokens = Tokens(rng.randrange(0, 2_000_000), rng.randrange(0, 200_000), 0, 0)
+            if rng.random() < 0.5:
+                tokens = tokens._replace(cache_read=rng.randrange(0, tokens.input + 1))
+                tokens = tokens._replace(cache_write=rng.randrange(0, tokens.input - tokens.cache_read + 1))
+            try:
+                want = calc_price(DbUsage(**{k: v for k, v in (
+                    ("input_tokens", tokens.input), ("output_tokens", tokens.output),
+                    ("cache_read_tokens", tokens.cache_read), ("cache_write_tokens", tokens.cache_write)) if v}),
+                    model, provider_id=provider_id)
+            except Exception:
+                continue  # the engine refuses these counts for this model: the book gives no cost then
+            got = flat.price(provider_id, model, tokens)
+            if got is None:
+                continue
+            shortcut_used += 1
+            for mine, theirs in zip(got, (want.input_price, want.output_price, want.total_price), strict=True):
+                assert mine == pytest.approx(theirs, rel=1e-12, abs=1e-15), (provider_id, model, tokens)
+    assert shortcut_used > 100  # the shortcut is what prices most calls, so this compared it
+
+
+def test_tiered_prices_never_take_the_shortcut() -> None:
+    """A model whose current price has tiers is priced by the engine: the shortcut declines it."""
+    import datetime as dt
+
+    from genai_prices import data_snapshot
+
+    now = dt.datetime.now(tz=dt.timezone.utc)
+    wanted = set(_DB_PROVIDER.values())
+    tiered = [(p.id, m.id) for p in data_snapshot.get_snapshot().providers if p.id in wanted and p.id != "groq"
+              for m in p.models if not is_flat(m.get_prices(now))]
+    assert tiered, "the database has no tiered price any more: this test no longer sees that branch"
+    flat = FlatPrices()
+    declined = 0
+    for provider_id, model in tiered:
+        try:
+            got = flat.price(provider_id, model, Tokens(300_000, 1_000, 0, 0))
+        except LookupError:  # a model id that is not also a name it is found by
+            continue
+        assert got is None, (provider_id, model)
+        declined += 1
+    assert declined > 0
