@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sidecar.errors import SidecarError
 from sidecar.redact import Redactor
 
 _LONG = 128  # shorter strings are remembered by the redactor itself, across records
@@ -63,7 +64,7 @@ class TreeRedaction:
         return known
 
 
-class _Collision(Exception):
+class _Collision(SidecarError):
     """The tree holds a string that looks like a stand-in: it is redacted as it is."""
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 from capture_factory import capture
 
-from sidecar.config import load_settings
+from sidecar.config import AppSettings, load_settings
 from sidecar.record._document import document, encode, with_counts
 from sidecar.record._identity import identity_fields
 from sidecar.record._outcome import call_metadata, drop_cached_usage, error_type, outcome_fields, time_to_first_chunk
@@ -26,14 +26,14 @@ def fingerprint(value: str) -> str:
 
 
 def test_user_and_conversation_by_precedence_context_header_body() -> None:
-    s = load_settings(user_header="x-user", conversation_header="x-conv", hmac_key="k" * 32)
+    s = load_settings(AppSettings, user_header="x-user", conversation_header="x-conv", hmac_key="k" * 32)
     cap = capture(CHAT, headers=[("x-user", "from-header"), ("x-conv", "conv-header")])
     assert identity_fields(cap, s, "from-body", "conv-body", fingerprint) == {
         "user_id": "from-header", "conversation_id": "conv-header"}
     cap.user_id, cap.conversation_id = "from-context", "conv-context"
     got = identity_fields(cap, s, "from-body", "conv-body", fingerprint)
     assert (got["user_id"], got["conversation_id"]) == ("from-context", "conv-context")
-    plain = load_settings(hmac_key="k" * 32)  # no headers configured: the body's own fields
+    plain = load_settings(AppSettings, hmac_key="k" * 32)  # no headers configured: the body's own fields
     got = identity_fields(capture(CHAT, headers=[("x-user", "h")]), plain, "from-body", "conv-body", fingerprint)
     assert (got["user_id"], got["conversation_id"]) == ("from-body", "conv-body")
 
@@ -44,13 +44,13 @@ def test_user_and_conversation_by_precedence_context_header_body() -> None:
     (f"https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?alt=json&key={KEY}", [], "query"),
 ])
 def test_the_key_is_fingerprinted_never_kept(url: str, headers: list[tuple[str, str]], location: str) -> None:
-    got = identity_fields(capture(url, headers=headers), load_settings(hmac_key="k" * 32), None, None, fingerprint)
+    got = identity_fields(capture(url, headers=headers), load_settings(AppSettings, hmac_key="k" * 32), None, None, fingerprint)
     assert got["credential_fingerprint"] == f"fp({len(KEY)})" and got["credential_location"] == location
     assert KEY not in json.dumps(got)
 
 
 def test_no_key_no_fingerprint() -> None:
-    got = identity_fields(capture(CHAT), load_settings(hmac_key="k" * 32), None, None, fingerprint)
+    got = identity_fields(capture(CHAT), load_settings(AppSettings, hmac_key="k" * 32), None, None, fingerprint)
     assert "credential_fingerprint" not in got and got["user_id"] is None
 
 
