@@ -186,7 +186,7 @@ def cmd_run(settings: Settings, once: bool) -> int:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
     sink = _make_sink(settings, once, shipping=True)
-    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key,
+    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key, digest_store=sink,
                       on_head=_head_exporter(settings))
     retention = RetentionKeeper(settings)
     stop = threading.Event()

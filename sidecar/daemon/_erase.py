@@ -22,9 +22,8 @@ from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
 from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, SEQ, TAGS, make_event, newest, read_ledger
 from sidecar.config import Settings
 from sidecar.daemon._audit import AuditUsageError, key_ring
-from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
-
-MakeSink = Callable[[Settings], Any]
+from sidecar.daemon._stores import MakeSink, RecordStore, open_records
+from sidecar.ship import RecordReader
 
 
 def _say(line: str) -> None:
@@ -32,7 +31,7 @@ def _say(line: str) -> None:
 
 
 def _open(settings: Settings, args: argparse.Namespace, make_sink: MakeSink
-          ) -> tuple[KeyRing, EmbeddedRecords | ElasticRecords] | int:
+          ) -> tuple[KeyRing, RecordStore] | int:
     try:
         ring = key_ring(settings, getattr(args, "keyring", None))
     except AuditUsageError as exc:
@@ -77,7 +76,7 @@ def _tags_of(settings: Settings, values: list[str]) -> set[str]:
     return {redactor.placeholder(*v.split("=", 1)) for v in values}
 
 
-def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace, given: set[str]) -> int:
+def _erase(ring: KeyRing, store: RecordStore, args: argparse.Namespace, given: set[str]) -> int:
     started = time.perf_counter()
     sel, names = _selector(args), field_names(args.fields)
     raw_events = store.events()
@@ -151,7 +150,7 @@ def cmd_hold(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) 
         store.close()
 
 
-def _hold_add(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace) -> int:
+def _hold_add(ring: KeyRing, store: RecordStore, args: argparse.Namespace) -> int:
     crit = {PREFIX + k: getattr(args, k) for k in (*CRITERIA, "since", "until") if getattr(args, k, None)}
     if not crit:
         _say("sidecar: a hold needs at least one of --user, --conversation, --since/--until, --record")
@@ -169,7 +168,7 @@ def _hold_add(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argp
     return 0
 
 
-def _hold_remove(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace) -> int:
+def _hold_remove(ring: KeyRing, store: RecordStore, args: argparse.Namespace) -> int:
     if not any(str(h.get(HOLD_ID)) == args.hold_id for h in read_ledger(store.events(), ring).holds()):
         _say(f"sidecar: no hold {args.hold_id} in force (see `sidecar hold list`)")
         return 1
@@ -180,7 +179,7 @@ def _hold_remove(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: a
     return 0
 
 
-def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
+def _hold_list(ring: KeyRing, store: RecordStore) -> int:
     ledger = read_ledger(store.events(), ring)
     for h in ledger.holds():
         print(f"{h[HOLD_ID]}  {describe(h)}  placed {h['@timestamp']} by {h['sidecar.event.operator']}: "
@@ -190,7 +189,7 @@ def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
     return 1 if ledger.problems else 0
 
 
-def denied_view(settings: Settings, store: Any, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def denied_view(settings: Settings, store: RecordReader, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``docs`` with the pseudonym tags of erased subjects shown as ``<erased>`` (signed ``deny`` events
     of the embedded store's ledger; without a usable key nothing is denied)."""
     try:
