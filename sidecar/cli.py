@@ -13,7 +13,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sidecar import __version__
@@ -222,15 +222,12 @@ def cmd_run(settings: Settings, once: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
-    from sidecar.daemon.advise import AdviceMetrics, advise
+    from sidecar.daemon.advise import AdviceMetrics, AdviceObserver
 
-    advice = AdviceMetrics(REGISTRY)
-
-    def advice_tick() -> None:
-        advice.update(advise(fetch_docs(settings, _since("1h"), None, sink=sink)))
-
+    advice = AdviceObserver(metrics=AdviceMetrics(REGISTRY))  # advice from the shipped records, as they pass
+    shipper.observers.append(advice.observe)
     shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (300.0, advice_tick), (10.0, retention.tick)])
+                every=[(30.0, anomaly_tick), (60.0, advice.publish), (10.0, retention.tick)])
     detector.save()
     server.shutdown()
     server.server_close()
@@ -335,25 +332,16 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_audit_verify(settings, args, make_sink)
 
 
-CONTENT_FIELDS = ("sidecar.request.content", "sidecar.response.content")
+def fetch_docs(settings: Settings, since: str | None, until: str | None) -> Iterator[dict[str, Any]]:
+    """Record documents in a time range, without their content (the store filters the range)."""
+    from sidecar.daemon import open_store
+    from sidecar.ship import QueryFilter
 
-
-def fetch_docs(settings: Settings, since: str | None, until: str | None, sink: Any = None) -> Any:
-    """Record documents in a time range, from Elasticsearch (the range filtered by the cluster) or the
-    embedded store. ``sink``: an Elasticsearch sink to reuse (`sidecar run` passes its own)."""
-    if settings.elasticsearch_url:
-        es = sink if sink is not None else _make_sink(settings, once=True)
-        bounds = {k: v for k, v in (("gte", since), ("lt", until)) if v}
-        query = {"range": {"@timestamp": bounds}} if bounds else None
-        # The readers (advise, the anomaly baseline) judge metadata: leaving the content out of
-        # _source cuts each hit from kilobytes to a few hundred bytes.
-        return (d for _, d in es.scan(f"{settings.index_prefix}-2*", ["@timestamp", "event.id"], query=query,
-                                      source={"excludes": list(CONTENT_FIELDS)}))
-    from sidecar.ship import QueryFilter, SqliteStore
-
-    if not settings.embedded_store_path.exists():
+    try:
+        store = open_store(settings, lambda s: _make_sink(s, once=True))
+    except FileNotFoundError:
         return iter(())
-    return SqliteStore(settings.embedded_store_path).query(QueryFilter(since=since, until=until, limit=None))
+    return store.query(QueryFilter(since=since, until=until, limit=None), content=False)
 
 
 def cmd_advise(settings: Settings, args: argparse.Namespace) -> int:
