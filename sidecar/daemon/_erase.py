@@ -30,18 +30,26 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _open(settings: Settings, args: argparse.Namespace, make_sink: MakeSink
-          ) -> tuple[KeyRing, RecordStore] | int:
+def _run(settings: Settings, args: argparse.Namespace, make_sink: MakeSink, what: str,
+         action: Callable[[KeyRing, RecordStore], int]) -> int:
+    """``action`` on the configured store with the key ring; every failure is one line and an exit code."""
     try:
         ring = key_ring(settings, getattr(args, "keyring", None))
     except AuditUsageError as exc:
         _say(f"sidecar: {exc}")
         return 2
     try:
-        return ring, open_records(settings, make_sink)
+        store = open_records(settings, make_sink)
     except FileNotFoundError as exc:
         _say(f"sidecar: {exc}")
         return 1
+    try:
+        return action(ring, store)
+    except Exception as exc:  # unreachable cluster, locked store: one line
+        _say(f"sidecar: {what} failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        store.close()
 
 
 def _selector(args: argparse.Namespace) -> Selector:
@@ -53,17 +61,8 @@ def _selector(args: argparse.Namespace) -> Selector:
 
 
 def cmd_erase(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
-    opened = _open(settings, args, make_sink)
-    if isinstance(opened, int):
-        return opened
-    ring, store = opened
-    try:
-        return _erase(ring, store, args, _tags_of(settings, args.deny_value or []))
-    except Exception as exc:  # unreachable cluster, locked store: one line
-        _say(f"sidecar: erase failed: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        store.close()
+    return _run(settings, args, make_sink, "erase",
+                lambda ring, store: _erase(ring, store, args, _tags_of(settings, args.deny_value or [])))
 
 
 def _tags_of(settings: Settings, values: list[str]) -> set[str]:
@@ -133,21 +132,14 @@ def _seq_of(event: dict[str, Any] | None) -> int:
 
 
 def cmd_hold(settings: Settings, args: argparse.Namespace, make_sink: MakeSink) -> int:
-    opened = _open(settings, args, make_sink)
-    if isinstance(opened, int):
-        return opened
-    ring, store = opened
-    try:
+    def hold(ring: KeyRing, store: RecordStore) -> int:
         if args.hold_command == "add":
             return _hold_add(ring, store, args)
         if args.hold_command == "remove":
             return _hold_remove(ring, store, args)
         return _hold_list(ring, store)
-    except Exception as exc:
-        _say(f"sidecar: hold {args.hold_command} failed: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        store.close()
+
+    return _run(settings, args, make_sink, f"hold {args.hold_command}", hold)
 
 
 def _hold_add(ring: KeyRing, store: RecordStore, args: argparse.Namespace) -> int:

@@ -49,16 +49,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecar.daemon._anomaly_fields import Fields, extract, view_fields
-from sidecar.daemon._anomaly_stats import (
-    CodeStats,
-    KeyState,
-    Learning,
-    Moments,
-    SeriesState,
-    Window,
-    learn,
-    z_score,
-)
+from sidecar.daemon._anomaly_stats import CodeStats, KeyState, Learning, Moments, SeriesState, Window, learn, z_score
 from sidecar.telemetry import ModelLabels
 
 __all__ = ["AnomalyDetector", "Tuning", "extract"]

@@ -29,19 +29,13 @@ import time
 from collections import deque
 
 from sidecar.es import ClientOptions, EsClient, split_urls
+from sidecar.ship import templates
 from sidecar.ship._es_bulk import BULK_PATH, Answer, IndexNames, Item, Reject, chunks, items, read_answer
 from sidecar.ship._es_cluster import DeadLetterError, ElasticsearchError, Transient, short
 from sidecar.ship._es_deadletter import DeadLetters, line_entry, reject_entry, utcnow
 from sidecar.ship._es_read import EsRecords
 from sidecar.ship._es_side import EsSideIndices
 from sidecar.ship._sink import SinkStopped, WriteResult
-from sidecar.ship.templates import (
-    anomaly_template,
-    audit_template,
-    deadletter_template,
-    digest_template,
-    template_names,
-)
 from sidecar.spool import SpoolDoc
 
 __all__ = ["DeadLetterError", "ElasticsearchError", "ElasticsearchSink"]
@@ -84,7 +78,7 @@ class ElasticsearchSink(EsSideIndices, EsRecords, SinkCounters):
         self.batch_max_bytes, self.timeout = batch_max_bytes, timeout
         self.backoff_initial, self.backoff_max, self.max_retries = backoff_initial, backoff_max, max_retries
         self.number_of_shards, self.retention_policy = number_of_shards, retention_policy
-        self.template_names = template_names(index_prefix)
+        self.template_names = templates.template_names(index_prefix)
         self.deadletters = DeadLetters(self, deadletter_dir, backoff_initial, backoff_max)
         self._rng = random.Random()
         self._failures = 0  # consecutive failed attempts, drives the backoff
@@ -102,11 +96,11 @@ class ElasticsearchSink(EsSideIndices, EsRecords, SinkCounters):
         """Install (or overwrite with the same content) the audit, dead-letter, anomaly and digest templates."""
         names, prefix, replicas = self.template_names, self.index_prefix, self.number_of_replicas
         bodies = {
-            "audit": audit_template(prefix, retention_policy=self.retention_policy, number_of_replicas=replicas,
-                                    number_of_shards=self.number_of_shards),
-            "deadletter": deadletter_template(prefix, number_of_replicas=replicas),
-            "anomalies": anomaly_template(prefix, number_of_replicas=replicas),
-            "digests": digest_template(prefix, number_of_replicas=replicas),
+            "audit": templates.audit_template(prefix, retention_policy=self.retention_policy,
+                                              number_of_replicas=replicas, number_of_shards=self.number_of_shards),
+            "deadletter": templates.deadletter_template(prefix, number_of_replicas=replicas),
+            "anomalies": templates.anomaly_template(prefix, number_of_replicas=replicas),
+            "digests": templates.digest_template(prefix, number_of_replicas=replicas),
         }
         for kind, body in bodies.items():
             path = f"/_index_template/{names[kind]}"
