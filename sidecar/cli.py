@@ -226,8 +226,8 @@ def cmd_run(settings: Settings, once: bool) -> int:
 
     advice = AdviceObserver(metrics=AdviceMetrics(REGISTRY))  # advice from the shipped records, as they pass
     shipper.observers.append(advice.observe)
-    shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (60.0, advice.publish), (10.0, retention.tick)])
+    advice.publish_every(60.0, stop)
+    shipper.run(stop, settings.poll_seconds, every=[(30.0, anomaly_tick), (10.0, retention.tick)])
     detector.save()
     server.shutdown()
     server.server_close()

@@ -80,10 +80,15 @@ class Report:
 
 
 def timestamp(doc: dict[str, Any]) -> float:
+    """The record's @timestamp in seconds; 0.0 when it has none that parses."""
+    value = doc.get("@timestamp")
+    if not isinstance(value, str):
+        return 0.0
     try:
-        return dt.datetime.fromisoformat(str(doc.get("@timestamp", "")).replace("Z", "+00:00")).timestamp()
+        stamp = dt.datetime.fromisoformat(value)
     except ValueError:
         return 0.0
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def _number(value: Any, default: float = 0.0) -> float:
@@ -160,11 +165,12 @@ class Tally:
         self.attempts = 0
         self.spend: Counter[str] | None = Counter() if spend else None
 
-    def add(self, d: dict[str, Any], *, keep_attempt: bool = True) -> None:
-        """Count one record. ``keep_attempt=False``: its retry group is left out (a memory bound)."""
+    def add(self, d: dict[str, Any], *, ts: float | None = None, keep_attempt: bool = True) -> None:
+        """Count one record (``ts``: its timestamp, when the caller parsed it already). ``keep_attempt=False``:
+        its retry group is left out (a memory bound)."""
         self.records += 1
         rid = str(d.get("event.id"))
-        ts = timestamp(d)
+        ts = timestamp(d) if ts is None else ts
         service = str(d.get("service.name") or "unknown")
         provider = str(d.get("gen_ai.provider.name") or "unknown")
         for rule in _record_rules(d, self.limits):
@@ -197,8 +203,17 @@ class Tally:
             hits = self.hits[key] = Hits()
         return hits
 
+    def snapshot(self) -> Tally:
+        """A copy of the tally's indexes (the values are shared), cheap enough to take under a lock; merge
+        it into a fresh tally to read it."""
+        copy = Tally(self.limits, spend=False)
+        copy.records, copy.attempts = self.records, self.attempts
+        copy.hits, copy.reuse, copy.groups = dict(self.hits), dict(self.reuse), dict(self.groups)
+        return copy
+
     def merge(self, other: Tally) -> None:
-        """Add ``other``'s aggregates to this one (``other`` is left as it was)."""
+        """Add ``other``'s aggregates to this one, for reading: ``other`` is left as it was, and this tally
+        may share retry-group lists with it, so nothing is added to it afterwards."""
         self.records += other.records
         for (rule, service, provider), hits in other.hits.items():
             self._hit(rule, service, provider).merge(hits)
@@ -208,7 +223,8 @@ class Tally:
             mine[1] += counts[1]
             my_fresh.merge(fresh)
         for key, attempts in other.groups.items():
-            self.groups.setdefault(key, []).extend(attempts)
+            kept = self.groups.get(key)
+            self.groups[key] = attempts if kept is None else kept + attempts
         self.attempts += other.attempts
         if self.spend is not None and other.spend is not None:
             self.spend.update(other.spend)
@@ -217,8 +233,10 @@ class Tally:
 def _group_rules(tally: Tally) -> None:
     """Retries that ignore backoff, and identical requests repeated without a cache, per retry group."""
     limits = tally.limits
-    for (service, _), attempts in tally.groups.items():
-        attempts = sorted(attempts, key=lambda a: (a.ts, a.rid))
+    for (service, _), group in tally.groups.items():
+        if len(group) < 2:  # one attempt: no retry, no repeat
+            continue
+        attempts = sorted(group, key=lambda a: (a.ts, a.rid))
         provider = attempts[0].provider
         # Retries: each attempt after a 429/503 must wait at least Retry-After (else 1 s).
         for prev, cur in itertools.pairwise(attempts):

@@ -13,6 +13,7 @@ One computation, two feeds (the rules are running aggregates, see ``_advice_rule
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -70,10 +71,11 @@ class AdviceObserver:
 
     ``observe(views)`` is the shipper observer: per record, a few dict lookups into the tally of its
     window (by the record's own @timestamp); it never raises (a failing record is counted in ``errors``
-    and skipped). ``report()`` merges the live windows; ``publish()`` puts that on /metrics (a periodic
-    task of the shipping loop). Memory: at most ``max_attempts`` retry-group entries (a few fields
-    each) over all windows, beyond which records still count for the other rules (``dropped``);
-    windows older than the span are dropped. Token spend is not kept (callers are unbounded)."""
+    and skipped). ``report()`` merges the live windows (their indexes are copied under a lock, the
+    merging and the group rules run outside it); ``publish_every()`` puts that on /metrics from a thread
+    of its own, so the shipping loop never waits for it. Memory: at most ``max_attempts`` retry-group
+    entries (a few fields each) over all windows, beyond which records still count for the other rules
+    (``dropped``); windows older than the span are dropped. Token spend is not kept (callers are unbounded)."""
 
     def __init__(self, limits: Limits | None = None, *, metrics: AdviceMetrics | None = None,
                  window_seconds: float = 300.0, span_seconds: float = 3600.0, max_attempts: int = 200_000,
@@ -86,9 +88,13 @@ class AdviceObserver:
         self.clock = clock
         self.windows: dict[float, Tally] = {}
         self.errors = self.late = self.dropped = 0
+        self._lock = threading.Lock()
 
     def observe(self, views: list[dict[str, Any]]) -> None:
-        now = self.clock()
+        with self._lock:
+            self._observe(views, self.clock())
+
+    def _observe(self, views: list[dict[str, Any]], now: float) -> None:
         self._expire(now)
         budget = self.max_attempts - sum(t.attempts for t in self.windows.values())
         for view in views:
@@ -104,7 +110,8 @@ class AdviceObserver:
     def _add(self, view: dict[str, Any], now: float, keep_attempt: bool) -> int:
         # Records stamped in the future (a skewed clock) count in the current window: the windows stay
         # between now - span and now.
-        ts = min(timestamp(view) or now, now)
+        stamped = timestamp(view)
+        ts = min(stamped or now, now)
         start = ts - ts % self.window
         if start + self.window <= now - self.span:
             self.late += 1
@@ -113,7 +120,7 @@ class AdviceObserver:
         if tally is None:
             tally = self.windows[start] = Tally(self.limits, spend=False)
         before = tally.attempts
-        tally.add(view, keep_attempt=keep_attempt)
+        tally.add(view, ts=stamped or None, keep_attempt=keep_attempt)
         if not keep_attempt and view.get("sidecar.retry.group"):
             self.dropped += 1
         return tally.attempts - before
@@ -124,12 +131,27 @@ class AdviceObserver:
 
     def report(self) -> Report:
         """The findings over the windows still in the span (the tallies are not changed)."""
-        self._expire(self.clock())
+        with self._lock:
+            self._expire(self.clock())
+            parts = [self.windows[start].snapshot() for start in sorted(self.windows)]
         merged = Tally(self.limits, spend=False)
-        for start in sorted(self.windows):
-            merged.merge(self.windows[start])
+        for part in parts:
+            merged.merge(part)
         return findings_of(merged)
 
     def publish(self) -> None:
         if self.metrics is not None:
             self.metrics.update(self.report())
+
+    def publish_every(self, seconds: float, stop: threading.Event) -> threading.Thread:
+        """Publish every ``seconds`` until ``stop``, from a daemon thread (returned, started)."""
+        def loop() -> None:
+            while not stop.wait(seconds):
+                try:
+                    self.publish()
+                except Exception:  # the next round tries again; shipping is not affected
+                    log.exception("advice: could not publish the findings")
+
+        thread = threading.Thread(target=loop, name="sidecar-advice", daemon=True)
+        thread.start()
+        return thread

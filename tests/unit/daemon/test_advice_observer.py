@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any, cast
 
 from hypothesis import given, settings
@@ -121,3 +122,23 @@ def test_a_bad_record_is_counted_and_skipped_never_raised() -> None:
     obs.publish()
     assert registry.get_sample_value("sidecar_advice_findings", {
         "rule": "key_in_query", "severity": "error", "service": "unknown", "provider": "unknown"}) == 1
+
+
+def test_findings_are_published_from_a_thread_of_their_own() -> None:
+    registry = CollectorRegistry()
+    obs = observer(metrics=AdviceMetrics(registry))
+    stop = threading.Event()
+    thread = obs.publish_every(0.01, stop)
+    try:
+        assert thread.is_alive() and thread is not threading.current_thread()
+        obs.observe([{"event.id": "k", "@timestamp": stamp(5), "sidecar.credential.location": "query"}])
+        labels = {"rule": "key_in_query", "severity": "error", "service": "unknown", "provider": "unknown"}
+        for _ in range(1000):  # waits for the publishing thread's next round (not a timing assertion)
+            if registry.get_sample_value("sidecar_advice_findings", labels) == 1:
+                break
+            stop.wait(0.01)
+        assert registry.get_sample_value("sidecar_advice_findings", labels) == 1
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
