@@ -51,10 +51,11 @@ def main() -> None:
         t1 = time.perf_counter()
         store = SqliteStore(pathlib.Path(tmp) / "audit.db")
         store.open()
-        Shipper(SpoolReader(spool, pathlib.Path(tmp) / "state"), store, digest_key=KEY).ship_available(
+        Shipper(SpoolReader(spool, pathlib.Path(tmp) / "state"), store, digest_key=KEY,
+                    digest_store=store).ship_available(
             threading.Event())
         t2 = time.perf_counter()
-        report = verify(store.all_records(), store.digests(), KeyRing([KEY]), retention_days=90)
+        report = verify(store.stored_records(), store.digests(), KeyRing([KEY]), retention_days=90)
         t3 = time.perf_counter()
         assert report.ok and report.records == n, report.findings[:3]
         print(json.dumps({

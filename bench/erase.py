@@ -82,7 +82,8 @@ def main() -> None:
             sink = SqliteStore(pathlib.Path(tmp) / "audit.db")
         try:
             sink.open()  # type: ignore[attr-defined]
-            Shipper(SpoolReader(spool, pathlib.Path(tmp) / "state"), sink, digest_key=KEY).ship_available(
+            Shipper(SpoolReader(spool, pathlib.Path(tmp) / "state"), sink, digest_key=KEY,
+                    digest_store=sink).ship_available(
                 threading.Event())
             rc, erase_s, line = _cli("erase", "--user", "subject", "--reason", "bench", "--operator", "bench")
             assert rc == 0, line

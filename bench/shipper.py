@@ -6,7 +6,7 @@ The spool is made of real records (``Runtime.process`` on captured calls with a 
 replicated with unique ids, written by the real ``SpoolWriter``. Measurements:
 
 1. encode only (no network): spool read + parse (``SpoolReader``) and ``_bulk`` body encoding
-   (``ElasticsearchSink._items``/``_chunks``), records/s on one core;
+   (``sidecar.ship._es_bulk.items``/``chunks``), records/s on one core;
 2. the same spool into the real Elasticsearch with the ``sidecar run --once`` code path
    (``Shipper(SpoolReader, ElasticsearchSink)``: read, parse, encode, send, checkpoint) versus a plain
    ``_bulk`` loader given the same documents already parsed in memory (``create`` actions, 5 MB bodies,
@@ -94,10 +94,10 @@ def copy_spool(src: pathlib.Path, dst: pathlib.Path) -> None:
 
 
 def bench_encode(spool: pathlib.Path, repeat: int) -> dict[str, Any]:
-    from sidecar.ship.elasticsearch import ElasticsearchSink
+    from sidecar.ship._es_bulk import IndexNames, chunks, items
     from sidecar.spool import SpoolReader
 
-    sink = ElasticsearchSink("http://127.0.0.1:9", index_prefix="bench-encode", batch_max_bytes=BATCH_BYTES)
+    names = IndexNames("bench-encode")
     read_t, enc_t, n_docs = [], [], 0
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="sidecar-state-") as state:
@@ -112,7 +112,7 @@ def bench_encode(spool: pathlib.Path, repeat: int) -> dict[str, Any]:
             t1 = time.perf_counter()
             body_bytes = 0
             for i in range(0, len(docs), 2000):
-                for chunk in sink._chunks(sink._items(docs[i:i + 2000])):
+                for chunk in chunks(items(docs[i:i + 2000], names), BATCH_BYTES):
                     body_bytes += len(b"".join(item.payload for item in chunk))
             t2 = time.perf_counter()
         read_t.append(t1 - t0)

@@ -18,8 +18,9 @@ from sidecar.daemon._lock import single_instance
 from sidecar.daemon._retention import RetentionKeeper
 from sidecar.daemon._service import run_service
 from sidecar.daemon._sinks import make_sink, read_documents
+from sidecar.daemon._stores import open_store
 
 __all__ = ["HEALTH_PATHS", "BoundedHTTPServer", "RetentionKeeper", "add_erasure_parsers", "cmd_advise",
            "cmd_audit_anchor", "cmd_audit_verify", "cmd_dashboards_install", "cmd_dashboards_path", "cmd_erase",
            "cmd_hold", "cmd_query", "cmd_retention_apply", "cmd_retention_verify", "denied_view", "make_sink",
-           "read_documents", "run_service", "serve_health", "single_instance"]
+           "open_store", "read_documents", "run_service", "serve_health", "single_instance"]

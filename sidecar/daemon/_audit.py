@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from sidecar.audit import IntegrityKey, KeyRing, VerifyFinding, head_of, verify
+from sidecar.audit import IntegrityKey, KeyRing, VerifyFinding, VerifyReport, head_of, verify
 from sidecar.audit.ledger import newest
 from sidecar.config import ShipperSettings
-from sidecar.daemon._sinks import make_sink
+from sidecar.daemon._stores import open_store
 from sidecar.errors import ConfigError
 from sidecar.redact import RedactionError, derive, load_or_create_key, read_key_ring
+from sidecar.ship import Store
 from sidecar.terminal import terminal_safe
 
 
@@ -72,42 +72,11 @@ def read_anchors(path: pathlib.Path) -> list[dict[str, Any]]:
     return anchors
 
 
-Sources = tuple[Any, list[dict[str, Any]], list[VerifyFinding], str, list[dict[str, Any]]]
-
-
-def _sources(settings: ShipperSettings) -> Sources:
-    """(records, digests, store findings, where, ledger events)."""
-    if settings.elasticsearch_url:
-        from sidecar.ship.es_erase import read_events, records_pattern
-
-        sink = make_sink(settings)
-        prefix = settings.index_prefix
-        records = sink.scan(records_pattern(prefix), ["sidecar.producer.id", "sidecar.sequence", "event.id"])
-        digests = [d for _, d in sink.scan(f"{prefix}-digests-*", ["@timestamp", "sidecar.digest.id"])]
-        return _held_once(records), digests, [], f"Elasticsearch {prefix}-*", read_events(sink)
-    from sidecar.ship import SqliteStore
-
-    path = settings.embedded_store_path
-    if not path.exists():
-        raise FileNotFoundError(f"no embedded store at {path}")
-    store = SqliteStore(path)
-    columns = [VerifyFinding("altered", rid, detail) for rid, detail in store.column_problems()]
-    try:
-        events = store.events()
-    except sqlite3.OperationalError:  # a store from before the ledger: no events table yet
-        events = []
-    return store.all_records(), store.digests(), columns, str(path), events
-
-
-def _held_once(records: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A held record is in its daily index and in the hold index: count identical copies once (a copy
-    that differs is passed on, and verify reports the second record)."""
-    seen: dict[str, dict[str, Any]] = {}
-    for rid, doc in records:
-        if seen.get(rid) == doc:
-            continue
-        seen.setdefault(rid, doc)
-        yield rid, doc
+def _sources(store: Store) -> tuple[Iterator[tuple[str, str | dict[str, Any]]], list[dict[str, Any]],
+                                   list[VerifyFinding], list[dict[str, Any]]]:
+    """(records, digests, store findings, ledger events)."""
+    columns = [VerifyFinding("altered", rid, detail) for rid, detail in store.store_problems()]
+    return store.stored_records(), store.digests(), columns, store.events()
 
 
 def cmd_audit_verify(settings: ShipperSettings, args: argparse.Namespace) -> int:
@@ -119,10 +88,12 @@ def cmd_audit_verify(settings: ShipperSettings, args: argparse.Namespace) -> int
         return 2
     started = time.perf_counter()
     try:
-        records, digests, columns, where, events = _sources(settings)
+        store = open_store(settings)
     except FileNotFoundError as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 1
+    records, digests, columns, events = _sources(store)
+    where = store.where
     report = verify(records, digests, ring, retention_days=settings.retention_days, anchors=anchors,
                     grace_seconds=settings.digest_grace_seconds, store_findings=columns, events=events)
     seconds = time.perf_counter() - started
@@ -149,7 +120,7 @@ def cmd_audit_verify(settings: ShipperSettings, args: argparse.Namespace) -> int
     return 0 if not findings else 1
 
 
-def _print_erasures(report: Any, as_json: bool) -> None:
+def _print_erasures(report: VerifyReport, as_json: bool) -> None:
     """One `erased` line per signed erasure event (not a problem: verify still exits 0)."""
     for e in report.erasure_events:
         records, fields = e.get("sidecar.event.records") or [], e.get("sidecar.event.fields") or []
@@ -165,23 +136,12 @@ def _print_erasures(report: Any, as_json: bool) -> None:
 def cmd_audit_anchor(settings: ShipperSettings, args: argparse.Namespace) -> int:
     """Print the newest digest of every sidecar chain as anchor lines, to keep somewhere the store's
     writers cannot reach (later: `sidecar audit verify --anchor FILE`)."""
-    if settings.elasticsearch_url:
-        from sidecar.ship.es_erase import read_events
-
-        sink = make_sink(settings)
-        heads, events = sink.heads(), read_events(sink)
-    else:
-        from sidecar.ship import SqliteStore
-
-        if not settings.embedded_store_path.exists():
-            print(f"sidecar: no embedded store at {settings.embedded_store_path}", file=sys.stderr)
-            return 1
-        store = SqliteStore(settings.embedded_store_path)
-        heads = store.heads()
-        try:
-            events = store.events()
-        except sqlite3.OperationalError:  # a store from before the ledger
-            events = []
+    try:
+        store = open_store(settings)
+    except FileNotFoundError as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 1
+    heads, events = store.heads(), store.events()
     if not heads:
         print("sidecar: no digest in the store yet: nothing to anchor", file=sys.stderr)
         return 1

@@ -22,25 +22,34 @@ from sidecar.audit.holds import CRITERIA, PREFIX, describe, holding
 from sidecar.audit.ledger import FIELDS, HOLD_ID, RECORDS, SEQ, TAGS, make_event, newest, read_ledger
 from sidecar.config import ShipperSettings
 from sidecar.daemon._audit import AuditUsageError, key_ring
-from sidecar.daemon._stores import ElasticRecords, EmbeddedRecords, open_records
+from sidecar.daemon._stores import RecordStore, open_records
+from sidecar.ship import RecordReader
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _open(settings: ShipperSettings, args: argparse.Namespace
-          ) -> tuple[KeyRing, EmbeddedRecords | ElasticRecords] | int:
+def _run(settings: ShipperSettings, args: argparse.Namespace, what: str,
+         action: Callable[[KeyRing, RecordStore], int]) -> int:
+    """``action`` on the configured store with the key ring; every failure is one line and an exit code."""
     try:
         ring = key_ring(settings, getattr(args, "keyring", None))
     except AuditUsageError as exc:
         _say(f"sidecar: {exc}")
         return 2
     try:
-        return ring, open_records(settings)
+        store = open_records(settings)
     except FileNotFoundError as exc:
         _say(f"sidecar: {exc}")
         return 1
+    try:
+        return action(ring, store)
+    except Exception as exc:  # unreachable cluster, locked store: one line
+        _say(f"sidecar: {what} failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        store.close()
 
 
 def _selector(args: argparse.Namespace) -> Selector:
@@ -52,17 +61,8 @@ def _selector(args: argparse.Namespace) -> Selector:
 
 
 def cmd_erase(settings: ShipperSettings, args: argparse.Namespace) -> int:
-    opened = _open(settings, args)
-    if isinstance(opened, int):
-        return opened
-    ring, store = opened
-    try:
-        return _erase(ring, store, args, _tags_of(settings, args.deny_value or []))
-    except Exception as exc:  # unreachable cluster, locked store: one line
-        _say(f"sidecar: erase failed: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        store.close()
+    return _run(settings, args, "erase",
+                lambda ring, store: _erase(ring, store, args, _tags_of(settings, args.deny_value or [])))
 
 
 def _tags_of(settings: ShipperSettings, values: list[str]) -> set[str]:
@@ -75,7 +75,7 @@ def _tags_of(settings: ShipperSettings, values: list[str]) -> set[str]:
     return {redactor.placeholder(*v.split("=", 1)) for v in values}
 
 
-def _erase(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace, given: set[str]) -> int:
+def _erase(ring: KeyRing, store: RecordStore, args: argparse.Namespace, given: set[str]) -> int:
     started = time.perf_counter()
     sel, names = _selector(args), field_names(args.fields)
     raw_events = store.events()
@@ -132,24 +132,17 @@ def _seq_of(event: dict[str, Any] | None) -> int:
 
 
 def cmd_hold(settings: ShipperSettings, args: argparse.Namespace) -> int:
-    opened = _open(settings, args)
-    if isinstance(opened, int):
-        return opened
-    ring, store = opened
-    try:
+    def hold(ring: KeyRing, store: RecordStore) -> int:
         if args.hold_command == "add":
             return _hold_add(ring, store, args)
         if args.hold_command == "remove":
             return _hold_remove(ring, store, args)
         return _hold_list(ring, store)
-    except Exception as exc:
-        _say(f"sidecar: hold {args.hold_command} failed: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        store.close()
+
+    return _run(settings, args, f"hold {args.hold_command}", hold)
 
 
-def _hold_add(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace) -> int:
+def _hold_add(ring: KeyRing, store: RecordStore, args: argparse.Namespace) -> int:
     crit = {PREFIX + k: getattr(args, k) for k in (*CRITERIA, "since", "until") if getattr(args, k, None)}
     if not crit:
         _say("sidecar: a hold needs at least one of --user, --conversation, --since/--until, --record")
@@ -167,7 +160,7 @@ def _hold_add(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argp
     return 0
 
 
-def _hold_remove(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: argparse.Namespace) -> int:
+def _hold_remove(ring: KeyRing, store: RecordStore, args: argparse.Namespace) -> int:
     if not any(str(h.get(HOLD_ID)) == args.hold_id for h in read_ledger(store.events(), ring).holds()):
         _say(f"sidecar: no hold {args.hold_id} in force (see `sidecar hold list`)")
         return 1
@@ -178,7 +171,7 @@ def _hold_remove(ring: KeyRing, store: EmbeddedRecords | ElasticRecords, args: a
     return 0
 
 
-def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
+def _hold_list(ring: KeyRing, store: RecordStore) -> int:
     ledger = read_ledger(store.events(), ring)
     for h in ledger.holds():
         print(f"{h[HOLD_ID]}  {describe(h)}  placed {h['@timestamp']} by {h['sidecar.event.operator']}: "
@@ -188,7 +181,8 @@ def _hold_list(ring: KeyRing, store: EmbeddedRecords | ElasticRecords) -> int:
     return 1 if ledger.problems else 0
 
 
-def denied_view(settings: ShipperSettings, store: Any, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def denied_view(settings: ShipperSettings, store: RecordReader,
+                docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``docs`` with the pseudonym tags of erased subjects shown as ``<erased>`` (signed ``deny`` events
     of the embedded store's ledger; without a usable key nothing is denied)."""
     try:

@@ -5,7 +5,6 @@ detector, the advice metrics and the chain-head export. ``--once`` drains the sp
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import signal
@@ -14,12 +13,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sidecar.clock import format_utc
 from sidecar.config import ShipperSettings
 from sidecar.daemon._http import serve_health
 from sidecar.daemon._lock import single_instance
 from sidecar.daemon._retention import RetentionKeeper
-from sidecar.daemon._sinks import make_sink, read_documents
+from sidecar.daemon._sinks import make_sink
 from sidecar.errors import FAILURE, USAGE
 
 log = logging.getLogger("sidecar")
@@ -51,7 +49,7 @@ def run_service(settings: ShipperSettings, args: argparse.Namespace) -> int:
         print(f"sidecar: {exc}", file=sys.stderr)
         return USAGE
     sink = make_sink(settings, once, shipping=True)
-    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key,
+    shipper = Shipper(reader, sink, batch_size=settings.batch_size, digest_key=key, digest_store=sink,
                       on_head=_head_exporter(settings))
     retention = RetentionKeeper(settings)
     if once:
@@ -83,8 +81,8 @@ def _serve(settings: ShipperSettings, sink: Any, shipper: Any, retention: Retent
         signal.signal(sig, lambda *_: stop.set())
     log.info("shipping %s -> %s; /metrics and /healthz on %s", settings.spool_dir, sink.name, settings.listen)
     anomaly_tick, save_anomalies = _anomaly_watch(settings, sink, shipper, REGISTRY)
-    shipper.run(stop, settings.poll_seconds,
-                every=[(30.0, anomaly_tick), (300.0, _advice_tick(settings, sink, REGISTRY)), (10.0, retention.tick)])
+    _advice_watch(shipper, REGISTRY, stop)
+    shipper.run(stop, settings.poll_seconds, every=[(30.0, anomaly_tick), (10.0, retention.tick)])
     save_anomalies()
     server.shutdown()
     server.server_close()
@@ -109,16 +107,14 @@ def _anomaly_watch(settings: ShipperSettings, sink: Any, shipper: Any,
     return tick, detector.save
 
 
-def _advice_tick(settings: ShipperSettings, sink: Any, registry: Any) -> Callable[[], None]:
-    from sidecar.daemon.advise import AdviceMetrics, advise
+def _advice_watch(shipper: Any, registry: Any, stop: threading.Event) -> None:
+    """Advice from the shipped records as they pass (no re-reading of the store), published every minute
+    from a thread of its own so the shipping loop never waits for it."""
+    from sidecar.daemon.advise import AdviceMetrics, AdviceObserver
 
-    advice = AdviceMetrics(registry)
-
-    def tick() -> None:
-        since = format_utc(dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(hours=1))
-        advice.update(advise(read_documents(settings, since, None, sink=sink)))
-
-    return tick
+    advice = AdviceObserver(metrics=AdviceMetrics(registry))
+    shipper.observers.append(advice.observe)
+    advice.publish_every(60.0, stop)
 
 
 def _integrity_key(settings: ShipperSettings, group: int | None) -> Any:

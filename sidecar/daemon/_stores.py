@@ -1,28 +1,66 @@
-"""The two places records live, behind what `sidecar erase` and `sidecar hold` need of them."""
+"""The two places records live, opened for the commands: as a whole :class:`~sidecar.ship.Store` (reading:
+`audit verify`, `audit anchor`, `advise`) and behind what `sidecar erase` and `sidecar hold` need of them."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sidecar.audit.holds import sql_clause
 from sidecar.config import ShipperSettings
+from sidecar.ship import SqliteStore, Store
+
+if TYPE_CHECKING:
+    from sidecar.ship.es_erase import Hit
 
 Build = Callable[[dict[str, Any] | None], dict[str, Any]]
+Found = tuple["Hit", dict[str, Any]]  # (where the record is, its document)
+
+
+def open_store(settings: ShipperSettings) -> Store:
+    """The configured store for reading; the embedded one must exist (FileNotFoundError otherwise)."""
+    if settings.elasticsearch_url:
+        from sidecar.daemon._sinks import elasticsearch_sink
+
+        return elasticsearch_sink(settings)
+    if not settings.embedded_store_path.exists():
+        raise FileNotFoundError(f"no embedded store at {settings.embedded_store_path}")
+    return SqliteStore(settings.embedded_store_path)
+
+
+class RecordStore(Protocol):
+    """What erasure and holds need: the ledger, matching records, replacing them, and making the old bytes go."""
+
+    @property
+    def where(self) -> str: ...
+
+    def events(self) -> list[dict[str, Any]]: ...
+
+    def append_event(self, build: Build) -> dict[str, Any]: ...
+
+    def matching(self, field: str, value: str) -> list[Found]: ...
+
+    def replace(self, items: list[Found]) -> list[str]:
+        """Store each new document in place of the version found; one line per record not replaced."""
+
+    def purge(self) -> tuple[str, bool]:
+        """Make the replaced versions leave the store's files: (what was done, whether it finished)."""
+
+    def holds_changed(self, holds: list[dict[str, Any]]) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class EmbeddedRecords:
     """The embedded SQLite store: rows by id; erasure by in-place UPDATE, then WAL truncation and VACUUM."""
 
     def __init__(self, settings: ShipperSettings) -> None:
-        from sidecar.ship import SqliteStore
-
         if not settings.embedded_store_path.exists():
             raise FileNotFoundError(f"no embedded store at {settings.embedded_store_path}")
         self.store = SqliteStore(settings.embedded_store_path)
         self.store.open()
-        self.where = str(settings.embedded_store_path)
+        self.where = self.store.where
 
     def events(self) -> list[dict[str, Any]]:
         return self.store.events()
@@ -30,11 +68,13 @@ class EmbeddedRecords:
     def append_event(self, build: Build) -> dict[str, Any]:
         return self.store.append_event(build)
 
-    def matching(self, field: str, value: str) -> list[tuple[Any, dict[str, Any]]]:
-        return list(self.store.matching(field, value))
+    def matching(self, field: str, value: str) -> list[Found]:
+        from sidecar.ship.es_erase import Hit
 
-    def replace(self, items: list[tuple[Any, dict[str, Any]]]) -> list[str]:
-        changed = self.store.replace_docs([(str(loc), doc) for loc, doc in items])
+        return [(Hit("records", rid, 0, 0, doc), doc) for rid, doc in self.store.matching(field, value)]
+
+    def replace(self, items: list[Found]) -> list[str]:
+        changed = self.store.replace_docs([(hit.doc_id, doc) for hit, doc in items])
         return [] if changed == len(items) else [f"{len(items) - changed} records vanished while being erased"]
 
     def purge(self) -> tuple[str, bool]:
@@ -57,31 +97,29 @@ class ElasticRecords:
     """Elasticsearch / OpenSearch: daily indices plus the hold index (see sidecar/ship/es_erase.py)."""
 
     def __init__(self, settings: ShipperSettings) -> None:
-        from sidecar.daemon._sinks import make_sink
+        from sidecar.daemon._sinks import elasticsearch_sink
 
-        self.sink = make_sink(settings)
-        self.where = f"Elasticsearch {settings.index_prefix}-*"
+        self.sink = elasticsearch_sink(settings)
+        self.where = self.sink.where
         self._touched: set[str] = set()  # indices whose documents were replaced: merged by purge()
 
     def events(self) -> list[dict[str, Any]]:
-        from sidecar.ship.es_erase import read_events
-
-        return read_events(self.sink)
+        return self.sink.events()
 
     def append_event(self, build: Build) -> dict[str, Any]:
         from sidecar.ship.es_erase import append_event
 
         return append_event(self.sink, build)
 
-    def matching(self, field: str, value: str) -> list[tuple[Any, dict[str, Any]]]:
+    def matching(self, field: str, value: str) -> list[Found]:
         from sidecar.ship.es_erase import matching
 
-        return [(hit, hit[4]) for hit in matching(self.sink, field, value)]
+        return [(hit, hit.source) for hit in matching(self.sink, field, value)]
 
-    def replace(self, items: list[tuple[Any, dict[str, Any]]]) -> list[str]:
+    def replace(self, items: list[Found]) -> list[str]:
         from sidecar.ship.es_erase import replace
 
-        self._touched |= {loc[0] for loc, _ in items}
+        self._touched |= {hit.index_name for hit, _ in items}
         return replace(self.sink, items)
 
     def purge(self) -> tuple[str, bool]:
@@ -106,5 +144,5 @@ class ElasticRecords:
         self.sink.close()
 
 
-def open_records(settings: ShipperSettings) -> EmbeddedRecords | ElasticRecords:
+def open_records(settings: ShipperSettings) -> RecordStore:
     return ElasticRecords(settings) if settings.elasticsearch_url else EmbeddedRecords(settings)

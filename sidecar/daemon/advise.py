@@ -2,168 +2,37 @@
 to follow (keys in headers, HTTPS, backoff that honours Retry-After, timeouts, bodies under 10 MB,
 keep-alive, streaming long generations, caching repeated prompts), from the audit records alone.
 
-Pure functions over record documents: ``advise(docs) -> AdviceReport``; the CLI and the sidecar's
-periodic metrics both call it.
+One computation, two feeds (the rules are running aggregates, see ``_advice_rules``):
+
+* ``advise(docs)``: the CLI over stored records;
+* :class:`AdviceObserver`: a shipper observer in ``sidecar run``, fed the delivered records (metadata only,
+  as the shipper parsed them) and keeping per-window tallies of the last hour, bounded in memory; its
+  findings go to ``sidecar_advice_findings`` on /metrics. No record is read back from the store.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sidecar.clock import parse_utc
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-ERROR, WARNING, INFO = "error", "warning", "info"
-_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
-MAX_BODY = 10 * 1024 * 1024
+from sidecar.daemon._advice_rules import RULES, Advice, AdviceReport, Limits, Tally, findings_of, timestamp
 
+__all__ = ["RULES", "Advice", "AdviceMetrics", "AdviceObserver", "AdviceReport", "Limits", "advise", "render"]
 
-@dataclass
-class Advice:
-    rule: str
-    severity: str
-    service: str
-    provider: str
-    title: str
-    fix: str
-    count: int = 0
-    examples: list[str] = field(default_factory=list)  # record ids, never content
-
-    def add(self, record_id: str) -> None:
-        self.count += 1
-        if len(self.examples) < 3:
-            self.examples.append(record_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "service": self.service, "provider": self.provider,
-                "title": self.title, "fix": self.fix, "count": self.count, "examples": self.examples}
-
-
-RULES: dict[str, tuple[str, str, str]] = {  # rule -> (severity, title, fix)
-    "key_in_query": (ERROR, "API key sent in the URL query string",
-                     "Send the key in a header (Authorization / x-api-key / x-goog-api-key); URLs end up in logs."),
-    "plain_http": (ERROR, "Plain HTTP to a non-loopback host",
-                   "Use HTTPS (TLS 1.2+) for every call that leaves the machine."),
-    "retry_storm": (WARNING, "Retries on 429/503 faster than backoff or ignoring Retry-After",
-                    "Back off exponentially from 1 s up to 30 s with jitter and wait at least Retry-After."),
-    "no_timeout": (WARNING, "Calls without a timeout",
-                   "Set a timeout on every call (the guide suggests 30 s); a stalled server otherwise hangs the app."),
-    "long_timeout": (INFO, "Timeout above the threshold", "Lower the client timeout, or stream long generations."),
-    "large_request": (ERROR, "Request body over 10 MB", "Split the input, or send files through the file APIs."),
-    "near_size_limit": (WARNING, "Request body close to 10 MB", "Trim the prompt before it crosses the limit."),
-    "no_connection_reuse": (WARNING, "A new connection for every call",
-                            "Reuse one client (keep-alive) instead of creating one per call."),
-    "long_unstreamed": (INFO, "Long generations without streaming",
-                        "Stream long generations (stream=True) so users see output and timeouts stay short."),
-    "repeated_prompt": (INFO, "Identical requests repeated without a cache",
-                        "Cache answers to repeated prompts (e.g. requests-cache) or de-duplicate them."),
-}
-
-
-@dataclass
-class AdviceReport:
-    findings: list[Advice]
-    records: int
-    spend: list[tuple[str, int]]  # (caller, tokens), top spenders
-
-    @property
-    def has_errors(self) -> bool:
-        return any(f.severity == ERROR for f in self.findings)
-
-
-_GROUP_FIELDS = ("@timestamp", "event.id", "gen_ai.provider.name", "http.response.status_code",
-                 "sidecar.retry.delay", "sidecar.response.retry_after", "http.request.resend_count",
-                 "sidecar.cache.hit")
-
-
-def _ts(doc: dict[str, Any]) -> float:
-    try:
-        return parse_utc(str(doc.get("@timestamp", ""))).timestamp()
-    except ValueError:
-        return 0.0
+log = logging.getLogger("sidecar.advise")
 
 
 def advise(docs: Iterable[dict[str, Any]], *, max_timeout: float = 120.0, long_call: float = 30.0,
            repeat_window: float = 3600.0, repeat_min: int = 3, reuse_min_calls: int = 5) -> AdviceReport:
-    found: dict[tuple[str, str, str], Advice] = {}
-    by_group: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    reuse: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    reuse_ids: dict[tuple[str, str], list[str]] = defaultdict(list)
-    spend: Counter[str] = Counter()
-    n = 0
-
-    def hit(rule: str, service: str, provider: str, record_id: str) -> None:
-        key = (rule, service, provider)
-        if key not in found:
-            severity, title, fix = RULES[rule]
-            found[key] = Advice(rule, severity, service, provider, title, fix)
-        found[key].add(record_id)
-
+    tally = Tally(Limits(max_timeout, long_call, repeat_window, repeat_min, reuse_min_calls))
     for d in docs:
-        n += 1
-        rid = str(d.get("event.id"))
-        service = str(d.get("service.name") or "unknown")
-        provider = str(d.get("gen_ai.provider.name") or "unknown")
-        if d.get("sidecar.credential.location") == "query":
-            hit("key_in_query", service, provider, rid)
-        host = str(d.get("server.address") or "")
-        if d.get("url.scheme") == "http" and host and not host.startswith(_LOOPBACK):
-            hit("plain_http", service, provider, rid)
-        if d.get("sidecar.client.timeout_set") is False:
-            hit("no_timeout", service, provider, rid)
-        elif (d.get("sidecar.client.timeout") or 0) > max_timeout:
-            hit("long_timeout", service, provider, rid)
-        size = d.get("http.request.body.bytes") or 0
-        if size > MAX_BODY:
-            hit("large_request", service, provider, rid)
-        elif size > 0.8 * MAX_BODY:
-            hit("near_size_limit", service, provider, rid)
-        if d.get("gen_ai.request.stream") is False and (d.get("event.duration") or 0) > long_call * 1e9:
-            hit("long_unstreamed", service, provider, rid)
-        if d.get("sidecar.connection.reused") is not None:
-            reuse[(service, provider)].append(bool(d["sidecar.connection.reused"]))
-            reuse_ids[(service, provider)].append(rid)
-        group = d.get("sidecar.retry.group")
-        if group:
-            # Only what the retry and repeat rules read: a reader streams records, this keeps memory
-            # per record small.
-            by_group[(service, str(group))].append({k: d.get(k) for k in _GROUP_FIELDS})
-        if not d.get("sidecar.cache.hit"):
-            caller = str(d.get("user.id") or d.get("sidecar.credential.fingerprint") or "unknown")
-            spend[caller] += int(d.get("gen_ai.usage.input_tokens") or 0) + int(d.get("gen_ai.usage.output_tokens")
-                                                                                 or 0)
-
-    for (service, provider), flags in reuse.items():
-        fresh_connections = [rid for rid, reused in zip(reuse_ids[(service, provider)], flags, strict=True)
-                             if not reused]
-        # Mostly new connections: each new one costs a TCP (and TLS) handshake that keep-alive avoids.
-        if len(fresh_connections) >= reuse_min_calls and sum(flags) < len(flags) / 2:
-            for rid in fresh_connections:
-                hit("no_connection_reuse", service, provider, rid)
-
-    for (service, _), attempts in by_group.items():
-        attempts.sort(key=_ts)
-        provider = str(attempts[0].get("gen_ai.provider.name") or "unknown")
-        # Retries: each attempt after a 429/503 must wait at least Retry-After (else 1 s).
-        for prev, cur in itertools.pairwise(attempts):
-            if prev.get("http.response.status_code") in (429, 503) and cur.get("sidecar.retry.delay") is not None:
-                needed = float(prev.get("sidecar.response.retry_after") or 1.0)
-                if float(cur["sidecar.retry.delay"]) < 0.9 * needed:
-                    hit("retry_storm", service, provider, str(cur.get("event.id")))
-        # Repeats: the same request sent again and again (not retries) with no cached answer.
-        fresh = [a for a in attempts if not a.get("http.request.resend_count") and not a.get("sidecar.cache.hit")
-                 and a.get("http.response.status_code") == 200]
-        if len(fresh) >= repeat_min and _ts(fresh[-1]) - _ts(fresh[0]) <= repeat_window \
-                and not any(a.get("sidecar.cache.hit") for a in attempts):
-            for a in fresh[1:]:
-                hit("repeated_prompt", service, provider, str(a.get("event.id")))
-
-    order = {ERROR: 0, WARNING: 1, INFO: 2}
-    findings = sorted(found.values(), key=lambda f: (order[f.severity], f.service, f.provider, -f.count))
-    return AdviceReport(findings, n, [(c, t) for c, t in spend.most_common(5) if t > 0])
+        tally.add(d)
+    return findings_of(tally)
 
 
 def render(report: AdviceReport) -> str:
@@ -181,11 +50,11 @@ def render(report: AdviceReport) -> str:
 class AdviceMetrics:
     """``sidecar_advice_findings{rule,severity,service,provider}``: the same findings on /metrics."""
 
-    def __init__(self, registry: Any) -> None:
-        from prometheus_client import Gauge
-
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.gauge = Gauge("sidecar_advice_findings", "API-hygiene findings over the last hour (sidecar advise), "
                            "by rule and severity.", ("rule", "severity", "service", "provider"), registry=registry)
+        self.errors = Counter("sidecar_advice_errors", "Records the advice observer could not count (a bug; "
+                              "shipping goes on).", registry=registry)
         self._shown: set[tuple[str, str, str, str]] = set()
 
     def update(self, report: AdviceReport) -> None:
@@ -195,3 +64,94 @@ class AdviceMetrics:
         for key, count in now.items():
             self.gauge.labels(*key).set(count)
         self._shown |= now.keys()
+
+
+class AdviceObserver:
+    """Advice over the last ``span_seconds`` of shipped records, computed as they are shipped.
+
+    ``observe(views)`` is the shipper observer: per record, a few dict lookups into the tally of its
+    window (by the record's own @timestamp); it never raises (a failing record is counted in ``errors``
+    and skipped). ``report()`` merges the live windows (their indexes are copied under a lock, the
+    merging and the group rules run outside it); ``publish_every()`` puts that on /metrics from a thread
+    of its own, so the shipping loop never waits for it. Memory: at most ``max_attempts`` retry-group
+    entries (a few fields each) over all windows, beyond which records still count for the other rules
+    (``dropped``); windows older than the span are dropped. Token spend is not kept (callers are unbounded)."""
+
+    def __init__(self, limits: Limits | None = None, *, metrics: AdviceMetrics | None = None,
+                 window_seconds: float = 300.0, span_seconds: float = 3600.0, max_attempts: int = 200_000,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits or Limits()
+        self.metrics = metrics
+        self.window = window_seconds
+        self.span = span_seconds
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.windows: dict[float, Tally] = {}
+        self.errors = self.late = self.dropped = 0
+        self._lock = threading.Lock()
+
+    def observe(self, views: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._observe(views, self.clock())
+
+    def _observe(self, views: list[dict[str, Any]], now: float) -> None:
+        self._expire(now)
+        budget = self.max_attempts - sum(t.attempts for t in self.windows.values())
+        for view in views:
+            try:
+                budget -= self._add(view, now, budget > 0)
+            except Exception:  # a bug here must never stop or slow delivery: count it, go on
+                self.errors += 1
+                if self.metrics is not None:
+                    self.metrics.errors.inc()
+                if self.errors == 1 or self.errors % 1000 == 0:
+                    log.exception("advice observer: a record could not be counted (%d so far)", self.errors)
+
+    def _add(self, view: dict[str, Any], now: float, keep_attempt: bool) -> int:
+        # Records stamped in the future (a skewed clock) count in the current window: the windows stay
+        # between now - span and now.
+        stamped = timestamp(view)
+        ts = min(stamped or now, now)
+        start = ts - ts % self.window
+        if start + self.window <= now - self.span:
+            self.late += 1
+            return 0
+        tally = self.windows.get(start)
+        if tally is None:
+            tally = self.windows[start] = Tally(self.limits, spend=False)
+        before = tally.attempts
+        tally.add(view, ts=stamped or None, keep_attempt=keep_attempt)
+        if not keep_attempt and view.get("sidecar.retry.group"):
+            self.dropped += 1
+        return tally.attempts - before
+
+    def _expire(self, now: float) -> None:
+        for start in [s for s in self.windows if s + self.window <= now - self.span]:
+            del self.windows[start]
+
+    def report(self) -> AdviceReport:
+        """The findings over the windows still in the span (the tallies are not changed)."""
+        with self._lock:
+            self._expire(self.clock())
+            parts = [self.windows[start].snapshot() for start in sorted(self.windows)]
+        merged = Tally(self.limits, spend=False)
+        for part in parts:
+            merged.merge(part)
+        return findings_of(merged)
+
+    def publish(self) -> None:
+        if self.metrics is not None:
+            self.metrics.update(self.report())
+
+    def publish_every(self, seconds: float, stop: threading.Event) -> threading.Thread:
+        """Publish every ``seconds`` until ``stop``, from a daemon thread (returned, started)."""
+        def loop() -> None:
+            while not stop.wait(seconds):
+                try:
+                    self.publish()
+                except Exception:  # the next round tries again; shipping is not affected
+                    log.exception("advice: could not publish the findings")
+
+        thread = threading.Thread(target=loop, name="sidecar-advice", daemon=True)
+        thread.start()
+        return thread

@@ -26,11 +26,13 @@ Cost per record: parsing the record's metadata prefix (or nothing, with ``observ
 views the shipper's metrics already parsed) and a dict increment; the statistics run once per
 window per series. State (baselines and open windows) is a JSON file
 replaced atomically.
+
+The parts: the fields read of a record (``_anomaly_fields``), the statistics (``_anomaly_stats``),
+and here the detector: counting, closing windows, scoring, anomaly documents, state.
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import logging
@@ -40,169 +42,55 @@ import pathlib
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecar.clock import format_utc
-from sidecar.ship.metrics import record_view
-from sidecar.telemetry import ModelLabels, provider_label, status_label
+from sidecar.daemon._anomaly_fields import Fields, extract, view_fields
+from sidecar.daemon._anomaly_stats import CodeStats, KeyState, Learning, Moments, SeriesState, Window, learn, z_score
+from sidecar.telemetry import ModelLabels
+
+__all__ = ["AnomalyDetector", "Tuning", "extract"]
 
 log = logging.getLogger("sidecar.anomaly")
 
 STATE_VERSION = 1
-BINS = 24
 AUTH_CODES = ("401", "403")
 # Codes tracked from the first window of a provider/model, so the first 403 has a baseline of 0.
 TRACKED_CODES = ("400", "401", "403", "429", "500", "503", "none")
+_WHAT = {"spike": "jumped", "shift": "rose and stayed up", "credential": "appeared for one API key"}
 
 
 def _is_alerting_code(code: str) -> bool:
     return code == "none" or not code.startswith(("1", "2", "3"))
 
 
-# --------------------------------------------------------------------------------------------------
-# Per-record field extraction
+def _z_both(w: Window) -> float:
+    """A code must be both a larger share and more calls than usual: the smaller of the two scores."""
+    return min(z_score(w.with_code - w.ratio_expected, w.ratio_variance),
+               z_score(w.with_code - w.rate_expected, w.rate_variance))
 
 
-class _Fields:
-    __slots__ = ("fingerprint", "model", "provider", "status", "ts")
+@dataclass(frozen=True)
+class Tuning:
+    """The detector's knobs; the defaults are what `sidecar run` uses."""
 
-    def __init__(self, ts: float, provider: str, model: str | None, status: str, fingerprint: str | None) -> None:
-        self.ts = ts
-        self.provider = provider
-        self.model = model
-        self.status = status
-        self.fingerprint = fingerprint
-
-
-_minute_cache: dict[str, float] = {}
-
-
-def _parse_ts(value: str) -> float | None:
-    """RFC 3339 in UTC ('2026-11-25T10:00:00.123456Z' or '...+00:00'); the minute is cached."""
-    if len(value) < 19 or value[10] != "T":
-        return None
-    minute = value[:16]
-    base = _minute_cache.get(minute)
-    try:
-        if base is None:
-            y, mo, d = int(value[0:4]), int(value[5:7]), int(value[8:10])
-            h, mi = int(value[11:13]), int(value[14:16])
-            base = float(calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)))
-            if len(_minute_cache) > 4096:
-                _minute_cache.clear()
-            _minute_cache[minute] = base
-        end = 19
-        if value[19:20] == ".":
-            end = 20
-            while end < len(value) and value[end].isdigit():
-                end += 1
-        seconds = float(value[17:end])
-    except ValueError:
-        return None
-    if end < len(value) and value[end:] not in ("Z", "+00:00"):
-        return None  # records are written in UTC; anything else is not one of ours
-    return base + seconds
-
-
-def extract(raw: bytes) -> _Fields | None:
-    """The few fields the detector needs from a raw record document.
-
-    ``record_view`` parses the metadata part only (content fields come last and are cut off), with
-    the C JSON parser: measured as fast as searching the bytes for each key, and exact."""
-    view = record_view(raw)
-    return _view_fields(view) if view is not None else None
-
-
-def _view_fields(doc: dict[str, Any]) -> _Fields | None:
-    """The same fields from an already parsed document (e.g. ``record_view``)."""
-    stamp = doc.get("@timestamp")
-    provider = doc.get("gen_ai.provider.name")
-    if not isinstance(stamp, str) or not isinstance(provider, str):
-        return None
-    ts = _parse_ts(stamp)
-    if ts is None:
-        return None
-    status = doc.get("http.response.status_code")
-    model = doc.get("gen_ai.request.model") or doc.get("gen_ai.response.model")
-    fingerprint = doc.get("sidecar.credential.fingerprint")
-    return _Fields(ts, provider_label(provider), model if isinstance(model, str) else None,
-                   status_label(status) if isinstance(status, int) else "none",  # labels: a bounded set
-                   fingerprint if isinstance(fingerprint, str) else None)
-
-
-# --------------------------------------------------------------------------------------------------
-# Statistics
-
-
-@dataclass
-class _Moments:
-    """Exponentially weighted mean of a ratio and a count, and their extra variance."""
-
-    ratio: float = 0.0
-    ratio_vx: float = 0.0
-    rate: float = 0.0
-    rate_vx: float = 0.0
-    n: int = 0
-
-    def to_list(self) -> list[float]:
-        return [self.ratio, self.ratio_vx, self.rate, self.rate_vx, float(self.n)]
-
-    @classmethod
-    def from_list(cls, v: list[float]) -> _Moments:
-        return cls(v[0], v[1], v[2], v[3], int(v[4]))
-
-
-@dataclass
-class _CodeStats:
-    glob: _Moments = field(default_factory=_Moments)
-    bins: list[_Moments] = field(default_factory=lambda: [_Moments() for _ in range(BINS)])
-    # last hour of windows: [count, calls, expected count (ratio), variance (ratio), expected (rate), variance (rate)]
-    recent: list[list[float]] = field(default_factory=list)
-    active: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"g": self.glob.to_list(), "b": [b.to_list() for b in self.bins], "r": self.recent, "a": self.active}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> _CodeStats:
-        return cls(_Moments.from_list(d["g"]), [_Moments.from_list(b) for b in d["b"]], d["r"], bool(d["a"]))
-
-
-@dataclass
-class _SeriesState:
-    windows: int = 0
-    codes: dict[str, _CodeStats] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"w": self.windows, "c": {k: v.to_json() for k, v in self.codes.items()}}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> _SeriesState:
-        return cls(int(d["w"]), {k: _CodeStats.from_json(v) for k, v in d["c"].items()})
-
-
-@dataclass
-class _KeyState:
-    """One API key fingerprint: how often its calls are refused with 401/403."""
-
-    ratio: float = 0.0
-    windows: int = 0
-    last_seen: float = 0.0
-    active: bool = False
-
-    def to_list(self) -> list[Any]:
-        return [self.ratio, self.windows, self.last_seen, self.active]
-
-    @classmethod
-    def from_list(cls, v: list[Any]) -> _KeyState:
-        return cls(float(v[0]), int(v[1]), float(v[2]), bool(v[3]))
-
-
-def _z(excess: float, variance: float) -> float:
-    return excess / math.sqrt(variance) if variance > 0 else 0.0
+    window_seconds: float = 300  # counting window, of the records' own @timestamp
+    grace_seconds: float = 120  # a window closes this long after its end (late records)
+    threshold: float = 5.0  # z-score of an anomaly
+    min_count: int = 5  # calls with the code in the window, at least
+    min_ratio_factor: float = 1.5  # times the expected share, at least
+    ratio_floor: float = 0.001  # the smallest expected share (a code never seen is not "infinitely" rare)
+    warmup_windows: int = 12  # windows learned before anything is reported
+    hour_windows: int | None = None  # windows summed for "shift" (default: an hour's worth)
+    global_alpha: float = 0.05  # learning rate of the global baseline
+    bin_alpha: float = 0.03  # of the hour-of-day bins
+    bin_ready: int = 12  # windows a bin learns before it is used
+    clip_sigmas: float = 3.0
+    min_auth_failures: int = 5  # 401/403 answers to one key in a window, at least
+    max_keys: int = 10_000  # API keys remembered (the one seen longest ago is forgotten)
 
 
 class AnomalyDetector:
@@ -214,43 +102,13 @@ class AnomalyDetector:
     ``save()`` at shutdown (``tick`` saves by itself whenever it closed a window).
     """
 
-    def __init__(
-        self,
-        state_path: pathlib.Path,
-        registry: CollectorRegistry,
-        *,
-        window_seconds: float = 300,
-        grace_seconds: float = 120,
-        threshold: float = 5.0,
-        min_count: int = 5,
-        min_ratio_factor: float = 1.5,
-        ratio_floor: float = 0.001,
-        warmup_windows: int = 12,
-        hour_windows: int | None = None,
-        global_alpha: float = 0.05,
-        bin_alpha: float = 0.03,
-        bin_ready: int = 12,
-        clip_sigmas: float = 3.0,
-        min_auth_failures: int = 5,
-        max_keys: int = 10_000,
-        max_models: int = 50,
-        autosave: bool = True,
-    ) -> None:
+    def __init__(self, state_path: pathlib.Path, registry: CollectorRegistry, tuning: Tuning | None = None, *,
+                 max_models: int = 50, autosave: bool = True) -> None:
         self.state_path = pathlib.Path(state_path)
-        self.window = float(window_seconds)
-        self.grace = float(grace_seconds)
-        self.threshold = threshold
-        self.min_count = min_count
-        self.min_ratio_factor = min_ratio_factor
-        self.ratio_floor = ratio_floor
-        self.warmup = warmup_windows
-        self.hour_windows = hour_windows or max(1, round(3600 / self.window))
-        self.global_alpha = global_alpha
-        self.bin_alpha = bin_alpha
-        self.bin_ready = bin_ready
-        self.clip = clip_sigmas
-        self.min_auth_failures = min_auth_failures
-        self.max_keys = max_keys
+        self.tuning = t = tuning or Tuning()
+        self.window = float(t.window_seconds)
+        self.hour_windows = t.hour_windows or max(1, round(3600 / self.window))
+        self.learning = Learning(t.global_alpha, t.bin_alpha, t.clip_sigmas)
         self.autosave = autosave
         self.model_label = ModelLabels(max_models)
         self.score = Gauge("sidecar_anomaly_score", "Error-code anomaly score per provider, model and status code "
@@ -258,13 +116,13 @@ class AnomalyDetector:
                            ("provider", "model", "status_code"), registry=registry)
         self.anomalies = Counter("sidecar_anomalies", "Anomaly records written, by kind (spike, shift, credential).",
                                  ("kind",), registry=registry)
-        for kind in ("spike", "shift", "credential"):
+        for kind in _WHAT:
             self.anomalies.labels(kind)
         # open windows: (window start, provider, model, code) -> calls; (window start, provider, key) -> counts
         self._counts: defaultdict[tuple[float, str, str, str], int] = defaultdict(int)
         self._keys: dict[tuple[float, str, str], list[Any]] = {}
-        self._series: dict[tuple[str, str], _SeriesState] = {}
-        self._key_state: dict[tuple[str, str], _KeyState] = {}
+        self._series: dict[tuple[str, str], SeriesState] = {}
+        self._key_state: dict[tuple[str, str], KeyState] = {}
         self.closed_until = 0.0
         self.late_records = 0
         self.records_seen = 0
@@ -275,20 +133,18 @@ class AnomalyDetector:
     def observe(self, raws: list[bytes]) -> None:
         """Count a delivered batch (raw record documents). Records of windows already closed are
         counted in ``late_records`` and left out."""
-        for raw in raws:
-            f = extract(raw)
+        for f in map(extract, raws):
             if f is not None:
                 self._count(f)
 
     def observe_docs(self, docs: list[dict[str, Any]]) -> None:
         """Same as :meth:`observe` for documents already parsed (e.g. by ``record_view``), which
         saves parsing each record twice when the caller has them."""
-        for doc in docs:
-            f = _view_fields(doc)
+        for f in map(view_fields, docs):
             if f is not None:
                 self._count(f)
 
-    def _count(self, f: _Fields) -> None:
+    def _count(self, f: Fields) -> None:
         self.records_seen += 1
         start = f.ts - f.ts % self.window
         if start < self.closed_until:
@@ -297,10 +153,7 @@ class AnomalyDetector:
         model = self.model_label(f.model)
         self._counts[(start, f.provider, model, f.status)] += 1
         if f.fingerprint:
-            key = (start, f.provider, f.fingerprint)
-            entry = self._keys.get(key)
-            if entry is None:
-                entry = self._keys[key] = [0, 0, model, f.status]
+            entry = self._keys.setdefault((start, f.provider, f.fingerprint), [0, 0, model, f.status])
             entry[0] += 1
             if f.status in AUTH_CODES:
                 entry[1] += 1
@@ -318,7 +171,7 @@ class AnomalyDetector:
         docs: list[dict[str, Any]] = []
         closed_any = False
         for start in starts:
-            if start + self.window + self.grace > now:
+            if start + self.window + self.tuning.grace_seconds > now:
                 break
             docs.extend(self._close(start))
             self.closed_until = start + self.window
@@ -343,103 +196,71 @@ class AnomalyDetector:
             docs.extend(self._score_key(start, window_key[1], window_key[2], self._keys.pop(window_key)))
         return docs
 
-    def _expected(self, stats: _CodeStats, t: float) -> tuple[float, float, float, float]:
-        """Seasonal expectation at time t: (ratio, ratio extra variance, count, count extra variance)."""
-        pos = (t % 86400) / 3600 - 0.5
-        b0 = math.floor(pos)
-        w = pos - b0
-        lo, hi = stats.bins[b0 % BINS], stats.bins[(b0 + 1) % BINS]
-        parts = [(m, wt) for m, wt in ((lo, 1 - w), (hi, w)) if m.n >= self.bin_ready and wt > 0]
-        if not parts:
-            g = stats.glob
-            return g.ratio, g.ratio_vx, g.rate, g.rate_vx
-        total = sum(wt for _, wt in parts)
-        return (sum(m.ratio * wt for m, wt in parts) / total, sum(m.ratio_vx * wt for m, wt in parts) / total,
-                sum(m.rate * wt for m, wt in parts) / total, sum(m.rate_vx * wt for m, wt in parts) / total)
-
     def _score_series(self, start: float, provider: str, model: str, codes: dict[str, int]) -> list[dict[str, Any]]:
-        state = self._series.get((provider, model))
-        if state is None:
-            state = self._series[(provider, model)] = _SeriesState()
+        state = self._series.setdefault((provider, model), SeriesState())
         calls = sum(codes.values())
         for code in (*TRACKED_CODES, *codes):
-            if code not in state.codes:
-                state.codes[code] = _CodeStats()
-        warm = state.windows >= self.warmup
-        mid = start + self.window / 2
+            state.codes.setdefault(code, CodeStats())
         docs: list[dict[str, Any]] = []
         for code, stats in state.codes.items():
             k = codes.get(code, 0)
             if state.windows == 0:  # first window: start the baseline where the data is
-                stats.glob = _Moments(k / calls, 0.0, float(k), 0.0, 1)
-            p_exp, p_vx, lam_exp, lam_vx = self._expected(stats, mid)
-            p0 = max(p_exp, self.ratio_floor)
-            var_r = calls * p0 * (1 - p0) + calls * calls * p_vx
-            lam = max(lam_exp, 0.5)
-            var_l = lam + lam_vx
-            z5 = min(_z(k - calls * p0, var_r), _z(k - lam, var_l))
-            stats.recent.append([k, calls, calls * p0, var_r, lam, var_l])
-            del stats.recent[:-self.hour_windows]
-            hk = sum(r[0] for r in stats.recent)
-            hn = sum(r[1] for r in stats.recent)
-            he_r = sum(r[2] for r in stats.recent)
-            z60 = min(_z(hk - he_r, sum(r[3] for r in stats.recent)),
-                      _z(hk - sum(r[4] for r in stats.recent), sum(r[5] for r in stats.recent)))
-            spike = (z5 >= self.threshold and k >= self.min_count and k >= self.min_ratio_factor * calls * p0)
-            shift = (len(stats.recent) >= self.hour_windows // 2 and z60 >= self.threshold
-                     and hk >= 2 * self.min_count and hk >= self.min_ratio_factor * he_r)
-            score = max(z5, z60, 0.0)
-            if _is_alerting_code(code):
-                self.score.labels(provider, model, code).set(round(min(score, 1000.0), 3) if warm else 0.0)
-                if warm and (spike or shift) and not stats.active:
-                    stats.active = True
-                    kind = "spike" if spike else "shift"
-                    observed = k / calls if spike else hk / max(hn, 1)
-                    expected = p0 if spike else he_r / max(hn, 1)
-                    docs.append(self._doc(start, kind, provider, model, code, max(z5, z60), observed, expected,
-                                          k if spike else round(hk), calls if spike else round(hn)))
-                elif stats.active and score < self.threshold / 2:
-                    stats.active = False
-            self._learn(stats, start, k, calls, p0, var_r, lam, var_l, first=state.windows == 0)
+                stats.glob = Moments.from_list([k / calls, 0.0, float(k), 0.0, 1])
+            doc, window, p0 = self._score_code(start, provider, model, code, stats, k, calls,
+                                               warm=state.windows >= self.tuning.warmup_windows)
+            if doc is not None:
+                docs.append(doc)
+            learn(stats, start, window, p0, self.learning, first=state.windows == 0)
         state.windows += 1
         return docs
 
-    def _learn(self, stats: _CodeStats, start: float, k: int, calls: int, p0: float, var_r: float, lam: float,
-               var_l: float, *, first: bool) -> None:
-        # Clip the observation so one anomalous window moves the baseline by a bounded amount.
-        sd_r = math.sqrt(var_r) / calls
-        r = min(max(k / calls, p0 - self.clip * sd_r), p0 + self.clip * sd_r)
-        sd_l = math.sqrt(var_l)
-        c = min(max(float(k), lam - self.clip * sd_l), lam + self.clip * sd_l)
-        binom = p0 * (1 - p0) / calls
-        for m, alpha in ((stats.glob, self.global_alpha), (stats.bins[int(start % 86400 // 3600)], self.bin_alpha)):
-            if m.n == 0 and m is not stats.glob:  # a new bin starts from the global baseline
-                g = stats.glob
-                m.ratio, m.ratio_vx, m.rate, m.rate_vx = g.ratio, g.ratio_vx, g.rate, g.rate_vx
-            if first and m is stats.glob:
-                m.n += 1
-                continue
-            dr = r - m.ratio
-            dl = c - m.rate
-            m.ratio += alpha * dr
-            m.ratio_vx += alpha * (max(dr * dr - binom, 0.0) - m.ratio_vx)
-            m.rate += alpha * dl
-            m.rate_vx += alpha * (max(dl * dl - max(m.rate, 0.0), 0.0) - m.rate_vx)
-            m.n += 1
+    def _score_code(self, start: float, provider: str, model: str, code: str, stats: CodeStats, k: int,
+                    calls: int, *, warm: bool) -> tuple[dict[str, Any] | None, Window, float]:
+        """Score one code's window ("spike") and its last hour ("shift"); (anomaly document or None, the
+        window as it is remembered, the expected ratio)."""
+        t = self.tuning
+        exp = stats.expected(start + self.window / 2, t.bin_ready)
+        p0 = max(exp.ratio, t.ratio_floor)
+        lam = max(exp.rate, 0.5)
+        window = Window(k, calls, calls * p0, calls * p0 * (1 - p0) + calls * calls * exp.ratio_extra,
+                        lam, lam + exp.rate_extra)
+        stats.recent.append(window)
+        del stats.recent[:-self.hour_windows]
+        hour = stats.hour()
+        z5 = _z_both(window)
+        z60 = _z_both(hour)
+        spike = z5 >= t.threshold and k >= t.min_count and k >= t.min_ratio_factor * calls * p0
+        shift = (len(stats.recent) >= self.hour_windows // 2 and z60 >= t.threshold
+                 and hour.with_code >= 2 * t.min_count and hour.with_code >= t.min_ratio_factor * hour.ratio_expected)
+        score = max(z5, z60, 0.0)
+        if not _is_alerting_code(code):
+            return None, window, p0
+        self.score.labels(provider, model, code).set(round(min(score, 1000.0), 3) if warm else 0.0)
+        if warm and (spike or shift) and not stats.active:
+            stats.active = True
+            seen = window if spike else hour
+            expected = p0 if spike else hour.ratio_expected / max(hour.calls, 1)
+            return (self._doc(start, "spike" if spike else "shift", provider, model, code, max(z5, z60),
+                              seen.with_code / max(seen.calls, 1), expected, round(seen.with_code), round(seen.calls)),
+                    window, p0)
+        if stats.active and score < t.threshold / 2:
+            stats.active = False
+        return None, window, p0
 
     def _score_key(self, start: float, provider: str, fingerprint: str, entry: list[Any]) -> list[dict[str, Any]]:
+        t = self.tuning
         calls, failures, model, code = int(entry[0]), int(entry[1]), str(entry[2]), str(entry[3])
         state = self._key_state.get((provider, fingerprint))
         if state is None:
-            if len(self._key_state) >= self.max_keys:  # forget the key seen longest ago
+            if len(self._key_state) >= t.max_keys:  # forget the key seen longest ago
                 oldest = min(self._key_state, key=lambda k: self._key_state[k].last_seen)
                 del self._key_state[oldest]
-            state = self._key_state[(provider, fingerprint)] = _KeyState()
-        p0 = max(state.ratio, self.ratio_floor)
+            state = self._key_state[(provider, fingerprint)] = KeyState()
+        p0 = max(state.ratio, t.ratio_floor)
         var = calls * p0 * (1 - p0)
-        z = _z(failures - calls * p0, var)
+        z = z_score(failures - calls * p0, var)
         docs: list[dict[str, Any]] = []
-        anomalous = failures >= self.min_auth_failures and z >= self.threshold and failures / calls >= 2 * p0
+        anomalous = failures >= t.min_auth_failures and z >= t.threshold and failures / calls >= 2 * p0
         if anomalous and not state.active:
             state.active = True
             doc = self._doc(start, "credential", provider, model, code, z, failures / calls, p0, failures, calls)
@@ -448,7 +269,7 @@ class AnomalyDetector:
                               f"({code}) in {self.window / 60:g} minutes; usual share "
                               f"{state.ratio:.2%}: the key may be revoked, rotated or out of quota")
             docs.append(doc)
-        elif state.active and not anomalous and failures < self.min_auth_failures:
+        elif state.active and not anomalous and failures < t.min_auth_failures:
             state.active = False
         # learn slowly and never let a burst of refusals become "normal" within hours
         r = failures / calls
@@ -460,7 +281,6 @@ class AnomalyDetector:
     def _doc(self, start: float, kind: str, provider: str, model: str, code: str, score: float, observed: float,
              expected: float, count: int, calls: int) -> dict[str, Any]:
         self.anomalies.labels(kind).inc()
-        what = {"spike": "jumped", "shift": "rose and stayed up", "credential": "appeared for one API key"}[kind]
         span = f"{self.window / 60:g} minutes" if kind != "shift" else "the last hour"
         doc: dict[str, Any] = {
             "@timestamp": format_utc(start, timespec="milliseconds"),
@@ -475,8 +295,8 @@ class AnomalyDetector:
             "sidecar.anomaly.count": count,
             "sidecar.anomaly.calls": calls,
             "sidecar.anomaly.window_seconds": self.window,
-            "message": (f"HTTP {code} from {provider} {model} {what}: {count} of {calls} calls ({observed:.2%}) in "
-                        f"{span}, expected {expected:.2%}; score {score:.1f}"),
+            "message": (f"HTTP {code} from {provider} {model} {_WHAT[kind]}: {count} of {calls} calls "
+                        f"({observed:.2%}) in {span}, expected {expected:.2%}; score {score:.1f}"),
         }
         if code != "none":
             doc["http.response.status_code"] = int(code)
@@ -522,10 +342,10 @@ class AnomalyDetector:
             self.closed_until = float(state["closed_until"])
             self.late_records = int(state.get("late_records", 0))
             for p, m, s in state["series"]:
-                self._series[(p, m)] = _SeriesState.from_json(s)
+                self._series[(p, m)] = SeriesState.from_json(s)
                 self.model_label(m)
             for p, f, s in state["keys"]:
-                self._key_state[(p, f)] = _KeyState.from_list(s)
+                self._key_state[(p, f)] = KeyState.from_list(s)
             for start, p, m, code, n in state["open"]:
                 self._counts[(float(start), p, m, code)] = int(n)
             for start, p, f, entry in state["open_keys"]:

@@ -72,11 +72,10 @@ def cluster_events(settings: ShipperSettings) -> tuple[Any, list[dict[str, Any]]
     """(an Elasticsearch sink to copy with, the ledger events)."""
     from sidecar.es import EsClient
     from sidecar.ship.elasticsearch import ElasticsearchSink
-    from sidecar.ship.es_erase import read_events
 
     sink = ElasticsearchSink(EsClient.from_settings(settings), index_prefix=settings.index_prefix, max_retries=2,
                              timeout=settings.elasticsearch_timeout)
-    return sink, read_events(sink)
+    return sink, sink.events()
 
 
 def keep_held_in_cluster(settings: ShipperSettings) -> str:

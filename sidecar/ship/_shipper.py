@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sidecar.audit import DigestBuilder, IntegrityKey, head_of
-from sidecar.ship._sink import Sink, SinkStopped
+from sidecar.ship._sink import DigestStore, Sink, SinkStopped
 from sidecar.ship.metrics import ShipperMetrics, record_view
 from sidecar.spool import SpoolDoc
 
@@ -36,13 +36,18 @@ HeadSink = Callable[[dict[str, Any]], None]
 
 
 class Shipper:
-    """``observers`` see every delivered batch's records (without content; anomaly detection)."""
+    """``observers`` see every delivered batch's records (without content: anomaly detection, advice).
+    With ``digest_key``, every fully shipped segment gets a signed digest in this sidecar's chain, stored
+    in ``digest_store``."""
 
     def __init__(self, reader: SpoolReader, sink: Sink, *, batch_size: int = 2000,
                  metrics: ShipperMetrics | None = None, observers: Sequence[Observer] = (),
-                 digest_key: IntegrityKey | None = None, on_head: HeadSink | None = None) -> None:
+                 digest_key: IntegrityKey | None = None, digest_store: DigestStore | None = None,
+                 on_head: HeadSink | None = None) -> None:
+        if (digest_key is None) != (digest_store is None):
+            raise ValueError("signed digests need both a digest_key and a digest_store")
         self.reader = reader
-        # With a key, every fully shipped segment gets a signed digest in this sidecar's chain.
+        self.digest_store = digest_store
         cp = reader.checkpoint
         self.digests = (DigestBuilder(digest_key, cp.digest_partial, cp.chain, cp.reset_reason)
                         if digest_key is not None else None)
@@ -100,12 +105,13 @@ class Shipper:
 
     def _digest(self, segment: str) -> None:
         """Store the segment's signed digest, preceded by a start or reset marker when the chain needs one."""
-        assert self.digests is not None
+        assert self.digests is not None and self.digest_store is not None
+        store = self.digest_store
         if self.digests.needs_marker():
             reset = self.digests.reset_reason is not None and bool(self.digests.chain.get("id"))
-            found = self.sink.latest_digest(str(self.digests.chain["id"])) if reset else None
+            found = store.latest_digest(str(self.digests.chain["id"])) if reset else None
             marker = self.digests.marker(found)
-            self.sink.write_digest(marker)
+            store.write_digest(marker)
             self.digests.done(marker)
             self.reader.checkpoint.reset_reason = None
             self.reader.checkpoint.save()  # the chain id is on disk before any digest depends on it
@@ -117,7 +123,7 @@ class Shipper:
         digest = self.digests.finish(segment)
         if digest is None:
             return
-        self.sink.write_digest(digest)
+        store.write_digest(digest)
         self.digests.done(digest)
         self.stats.digests += 1
         if self.on_head is not None:

@@ -25,71 +25,50 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sidecar.audit.holds import es_query, holds_doc
-from sidecar.audit.ledger import EID, SEQ, newest
+from sidecar.audit.ledger import EID, newest
 from sidecar.record import field_types
-from sidecar.ship.elasticsearch import ElasticsearchError, ElasticsearchSink, _Transient
+from sidecar.ship._es_cluster import ElasticsearchError
+from sidecar.ship._es_read import events_index, hold_index, records_pattern
+from sidecar.ship.elasticsearch import ElasticsearchSink
 from sidecar.ship.templates import audit_mappings, replica_settings
 
-Hit = tuple[str, str, int, int, dict[str, Any]]  # (index, id, seq_no, primary_term, source)
+__all__ = ["Hit", "append_event", "copy_held", "drop_released", "events_index", "expunge", "hold_index", "matching",
+           "records_pattern", "replace", "search"]
+
+class Hit(NamedTuple):
+    """A record found, with the version a replace must match."""
+
+    index_name: str
+    doc_id: str
+    seq_no: int
+    primary_term: int
+    source: dict[str, Any]
+
+
 _EVENTS_MAPPING = {"dynamic": False, "properties": {
     "@timestamp": {"type": "date"}, "sidecar.event.seq": {"type": "long"}, "sidecar.event.kind": {"type": "keyword"},
     "sidecar.event.id": {"type": "keyword"}}}
-
-
-def events_index(prefix: str) -> str:
-    return f"{prefix}-events"
-
-
-def hold_index(prefix: str) -> str:
-    return f"{prefix}-hold"
-
-
-def records_pattern(prefix: str) -> str:
-    """Every place a record lives: the daily indices and the hold index."""
-    return f"{prefix}-2*,{hold_index(prefix)}"
-
-
-def _call(sink: ElasticsearchSink, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201),
-          ndjson: bytes | None = None, timeout: float = 120.0) -> Any:
-    data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
-    try:
-        resp = sink._request(method, path, data, ndjson=ndjson is not None, timeout=timeout)
-    except _Transient as exc:
-        raise ElasticsearchError(f"{method} {path.split('?')[0]}: {exc.reason}") from exc
-    if resp.status not in ok:
-        raise ElasticsearchError(f"{method} {path.split('?')[0]}: HTTP {resp.status}: "
-                                 f"{resp.body[:300].decode(errors='replace')}")
-    return resp.json() if resp.body else None
 
 
 def _ensure_index(sink: ElasticsearchSink, name: str, mappings: dict[str, Any]) -> None:
     if not _exists(sink, name):
         # 400 only when another writer created it meanwhile; any other refusal must not leave the index to
         # be made by dynamic mapping (ids as text cannot be sorted on).
-        answer = _call(sink, "PUT", f"/{name}", {"settings": replica_settings(sink.number_of_replicas),
-                                                 "mappings": mappings}, ok=(200, 400))
+        answer = sink.call("PUT", f"/{name}", {"settings": replica_settings(sink.number_of_replicas),
+                                                "mappings": mappings}, ok=(200, 400))
         if isinstance(answer, dict) and "error" in answer and not _exists(sink, name):
             raise ElasticsearchError(f"PUT {name}: {json.dumps(answer)[:300]}")
 
 
 def _exists(sink: ElasticsearchSink, name: str) -> bool:
-    try:
-        return sink._request("HEAD", f"/{name}").status == 200
-    except _Transient as exc:
-        raise ElasticsearchError(f"HEAD {name}: {exc.reason}") from exc
+    return sink.status("HEAD", f"/{name}") == 200
 
 
 # ------------------------------------------------------------------ ledger
-
-
-def read_events(sink: ElasticsearchSink) -> list[dict[str, Any]]:
-    index = events_index(sink.index_prefix)
-    _call(sink, "POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")
-    return [doc for _, doc in sink.scan(index, [SEQ, EID])]
 
 
 def append_event(sink: ElasticsearchSink, build: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
@@ -97,20 +76,13 @@ def append_event(sink: ElasticsearchSink, build: Callable[[dict[str, Any] | None
     index = events_index(sink.index_prefix)
     _ensure_index(sink, index, _EVENTS_MAPPING)
     for _ in range(20):
-        doc = build(newest(read_events(sink)))
-        status = _status(sink, "PUT", f"/{index}/_create/{quote(doc[EID])}?refresh=true", json.dumps(doc).encode())
+        doc = build(newest(sink.events()))
+        status = sink.status("PUT", f"/{index}/_create/{quote(doc[EID])}?refresh=true", json.dumps(doc).encode())
         if status in (200, 201):
             return doc
         if status != 409:
             raise ElasticsearchError(f"event not stored: HTTP {status}")
     raise ElasticsearchError("event not stored: the ledger head kept moving (20 attempts)")
-
-
-def _status(sink: ElasticsearchSink, method: str, path: str, body: bytes) -> int:
-    try:
-        return sink._request(method, path, body).status
-    except _Transient as exc:
-        raise ElasticsearchError(f"{method} {path.split('?')[0]}: {exc.reason}") from exc
 
 
 # ------------------------------------------------------------------ records
@@ -119,16 +91,16 @@ def _status(sink: ElasticsearchSink, method: str, path: str, body: bytes) -> int
 def search(sink: ElasticsearchSink, pattern: str, query: dict[str, Any], page: int = 2000) -> Iterator[Hit]:
     """Every matching document with its place and version, paged by ``search_after`` on ``_id``-like order."""
     after: list[Any] | None = None
-    _call(sink, "POST", f"/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+    sink.call("POST", f"/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")
     while True:
         body: dict[str, Any] = {"size": page, "query": query, "seq_no_primary_term": True,
                                 "sort": [{"event.id": "asc"}, {"_index": "asc"}]}
         if after is not None:
             body["search_after"] = after
-        res = _call(sink, "POST", f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true", body)
+        res = sink.call("POST", f"/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true", body)
         hits = res.get("hits", {}).get("hits", [])
         for h in hits:
-            yield h["_index"], h["_id"], int(h["_seq_no"]), int(h["_primary_term"]), h["_source"]
+            yield Hit(h["_index"], h["_id"], int(h["_seq_no"]), int(h["_primary_term"]), h["_source"])
         if len(hits) < page:
             return
         after = hits[-1]["sort"]
@@ -152,7 +124,7 @@ def replace(sink: ElasticsearchSink, hits: list[tuple[Hit, dict[str, Any]]], chu
             lines.append(json.dumps({"index": {"_index": index, "_id": doc_id, "if_seq_no": seq_no,
                                                "if_primary_term": term}}))
             lines.append(json.dumps(new, ensure_ascii=False))
-        res = _call(sink, "POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
+        res = sink.call("POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
         for item in res.get("items", []):
             op = item.get("index", {})
             if op.get("status", 500) >= 300:
@@ -166,12 +138,12 @@ def expunge(sink: ElasticsearchSink, indices: set[str], wait: float = 120.0) -> 
     if not indices:
         return 0
     names = ",".join(quote(i) for i in sorted(indices))
-    _call(sink, "PUT", f"/{names}/_settings", {"index.merge.policy.expunge_deletes_allowed": 0})
+    sink.call("PUT", f"/{names}/_settings", {"index.merge.policy.expunge_deletes_allowed": 0})
     deadline = time.monotonic() + wait
     while True:
-        _call(sink, "POST", f"/{names}/_flush")
-        _call(sink, "POST", f"/{names}/_forcemerge?only_expunge_deletes=true", timeout=600.0)
-        stats = _call(sink, "GET", f"/{names}/_stats/docs")
+        sink.call("POST", f"/{names}/_flush")
+        sink.call("POST", f"/{names}/_forcemerge?only_expunge_deletes=true", timeout=600.0)
+        stats = sink.call("GET", f"/{names}/_stats/docs")
         left = int(stats.get("_all", {}).get("primaries", {}).get("docs", {}).get("deleted", 0))
         if left == 0 or time.monotonic() > deadline:
             return left
@@ -204,7 +176,7 @@ def copy_held(sink: ElasticsearchSink, holds: list[dict[str, Any]], pattern: str
 
 
 def _bulk_create(sink: ElasticsearchSink, lines: list[str]) -> None:
-    res = _call(sink, "POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
+    res = sink.call("POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
     bad = [i["create"] for i in res.get("items", []) if i.get("create", {}).get("status", 500) not in (200, 201, 409)]
     if bad:
         raise ElasticsearchError(f"copying held documents: {len(bad)} failed, first: {bad[0].get('error')}")
@@ -219,5 +191,5 @@ def drop_released(sink: ElasticsearchSink, holds: list[dict[str, Any]]) -> int:
             if not any(holds_doc(h, src) for h in holds)]
     for start in range(0, len(gone), 1000):
         lines = [json.dumps({"delete": {"_index": i, "_id": d}}) for i, d in gone[start:start + 1000]]
-        _call(sink, "POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
+        sink.call("POST", "/_bulk?refresh=true", ndjson=("\n".join(lines) + "\n").encode())
     return len(gone)

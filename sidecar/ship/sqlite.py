@@ -21,13 +21,12 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sidecar.backoff import backoff_delay
 from sidecar.clock import format_utc
 from sidecar.files import open_private, private_dir
-from sidecar.ship._sink import WriteResult
+from sidecar.ship._sink import CONTENT_FIELDS, QueryFilter, WriteResult
 from sidecar.spool import SpoolDoc
 
 # Query column -> the document field it is generated from.
@@ -42,6 +41,7 @@ def _extract(name: str) -> str:
     return f"json_extract(doc, '$.\"{name}\"')"
 
 
+_NO_CONTENT = ", ".join(f"'$.\"{name}\"'" for name in CONTENT_FIELDS)
 _COLUMNS = ",\n    ".join(f"{col} GENERATED ALWAYS AS ({_extract(name)}) VIRTUAL" for col, name in DERIVED.items())
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
@@ -84,24 +84,14 @@ CREATE TABLE IF NOT EXISTS digests (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class QueryFilter:
-    provider: str | None = None
-    model: str | None = None
-    status: int | None = None
-    errors_only: bool = False
-    since: str | None = None  # RFC 3339 lower bound on @timestamp
-    until: str | None = None
-    user: str | None = None
-    service: str | None = None
-    limit: int | None = 100
-
-
 class SqliteStore:
+    """The embedded :class:`sidecar.ship.Store`."""
+
     name = "embedded"
 
     def __init__(self, path: pathlib.Path, group: int | None = None) -> None:
         self.path = path
+        self.where = str(path)
         self.group = group
         self._local = threading.local()
 
@@ -204,7 +194,7 @@ class SqliteStore:
             "'$.\"sidecar.chain.id\"') = json_extract(d.doc, '$.\"sidecar.chain.id\"'))")
         return [json.loads(d) for (d,) in rows]
 
-    def column_problems(self) -> Iterator[tuple[str, str]]:
+    def store_problems(self) -> Iterator[tuple[str, str]]:
         """(row id, what is wrong) where the query columns are not the ones generated from the document."""
         info = {str(r[1]): int(r[6]) for r in self._conn().execute("PRAGMA table_xinfo(records)")}
         not_generated = [c for c in (*DERIVED, "day") if info.get(c) not in (2, 3)]
@@ -220,7 +210,7 @@ class SqliteStore:
                     yield str(row[0]), f"query column {col} says {row[1 + i]!r}, the document {row[1 + n + i]!r}"
                     break
 
-    def all_records(self) -> Iterator[tuple[str, str]]:
+    def stored_records(self) -> Iterator[tuple[str, str | dict[str, Any]]]:
         """(row id, raw document) of every record, for verification."""
         yield from self._conn().execute("SELECT id, doc FROM records")
 
@@ -236,8 +226,9 @@ class SqliteStore:
 
     # -- reading -------------------------------------------------------------
 
-    def query(self, f: QueryFilter) -> Iterator[dict[str, Any]]:
-        where, args = [], []
+    def query(self, f: QueryFilter, *, content: bool = True) -> Iterator[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("provider", f.provider), ("model", f.model), ("status", f.status),
                               ("user_id", f.user), ("service", f.service)):
             if value is not None:
@@ -251,7 +242,7 @@ class SqliteStore:
         if f.until:
             where.append("ts < ?")
             args.append(f.until)
-        sql = "SELECT doc FROM records"
+        sql = "SELECT doc FROM records" if content else f"SELECT json_remove(doc, {_NO_CONTENT}) FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts, id"
@@ -266,7 +257,11 @@ class SqliteStore:
     def events(self) -> list[dict[str, Any]]:
         """The erasure / hold ledger, in seq order (unparseable rows come back as stubs verify rejects)."""
         out = []
-        for (d,) in self._conn().execute("SELECT doc FROM events ORDER BY seq"):
+        try:
+            rows = self._conn().execute("SELECT doc FROM events ORDER BY seq").fetchall()
+        except sqlite3.OperationalError:  # a store from before the ledger: no events table yet
+            return []
+        for (d,) in rows:
             try:
                 doc = json.loads(d)
             except ValueError:

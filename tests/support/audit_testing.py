@@ -50,7 +50,8 @@ def produce(spool: pathlib.Path, producer: str, n: int, *, key: IntegrityKey = K
 
 def ship(spool: pathlib.Path, sink: Any, *, key: IntegrityKey = KEY, state: pathlib.Path | None = None) -> Shipper:
     sink.open()
-    shipper = Shipper(SpoolReader(spool, state or spool.parent / "state"), sink, batch_size=25, digest_key=key)
+    shipper = Shipper(SpoolReader(spool, state or spool.parent / "state"), sink, batch_size=25, digest_key=key,
+                      digest_store=sink)
     shipper.ship_available(threading.Event())
     return shipper
 

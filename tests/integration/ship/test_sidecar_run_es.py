@@ -292,8 +292,14 @@ def test_not_ready_while_elasticsearch_is_unreachable(tmp_path: pathlib.Path, es
     try:
         wait_for(lambda: http_status(f"http://127.0.0.1:{port}/healthz/live") == 200, 30, "liveness")
         assert http_status(f"http://127.0.0.1:{port}/healthz") == 503
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert _sample(metrics, 'sidecar_sink_up{sink="elasticsearch"}') == 0
+
+        def scrape() -> str:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+        # The shipper's families appear once start-up has tried the cluster (templates, retention): wait for them.
+        wait_for(lambda: 'sidecar_sink_up{sink="elasticsearch"} ' in scrape(), 60, "the sink gauge")
+        assert _sample(scrape(), 'sidecar_sink_up{sink="elasticsearch"}') == 0
+        assert http_status(f"http://127.0.0.1:{port}/healthz") == 503
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

@@ -22,7 +22,7 @@ def store(tmp_path: pathlib.Path) -> SqliteTarget:
 
 
 def verify_with_columns(t: SqliteTarget) -> object:
-    columns = [VerifyFinding("altered", rid, detail) for rid, detail in SqliteStore(t.path).column_problems()]
+    columns = [VerifyFinding("altered", rid, detail) for rid, detail in SqliteStore(t.path).store_problems()]
     return verify(t.records(), t.digests(), RING, retention_days=90, store_findings=columns)
 
 
@@ -71,7 +71,7 @@ def test_old_store_is_migrated(tmp_path: pathlib.Path) -> None:
     s = SqliteStore(path)
     s.open()
     assert [d["event.id"] for d in s.query(QueryFilter(model="m", status=429))] == ["p-1"]
-    assert list(s.column_problems()) == []
+    assert list(s.store_problems()) == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sidecar.daemon.anomaly import AnomalyDetector, extract
+from sidecar.daemon.anomaly import AnomalyDetector, Tuning, extract
 from sidecar.record import AuditRecord
 
 DAY = 86400.0
@@ -194,7 +194,7 @@ class Run:
 def simulate(tmp: pathlib.Path, days: int = DAYS, seed: int = 7) -> Run:
     rng = random.Random(seed)
     records = Records()
-    det = AnomalyDetector(tmp / "anomaly.json", CollectorRegistry(), window_seconds=WINDOW, autosave=False)
+    det = AnomalyDetector(tmp / "anomaly.json", CollectorRegistry(), Tuning(window_seconds=WINDOW), autosave=False)
     docs: list[dict[str, Any]] = []
     n = 0
     observe_s = tick_s = 0.0
@@ -312,7 +312,7 @@ def test_raw_and_view_paths_count_alike(run: Run, tmp_path: pathlib.Path) -> Non
 
 def test_metrics_exported(tmp_path: pathlib.Path) -> None:
     registry = CollectorRegistry()
-    det = AnomalyDetector(tmp_path / "s.json", registry, window_seconds=WINDOW, warmup_windows=2)
+    det = AnomalyDetector(tmp_path / "s.json", registry, Tuning(window_seconds=WINDOW, warmup_windows=2))
     records = Records()
     for w in range(6):
         start = T0 + w * WINDOW
@@ -339,7 +339,7 @@ def test_state_survives_restart(tmp_path: pathlib.Path) -> None:
     while start < end:
         windows.append((start, generate(rng, records, start)))
         start += WINDOW
-    kept = AnomalyDetector(state, CollectorRegistry(), window_seconds=WINDOW)
+    kept = AnomalyDetector(state, CollectorRegistry(), Tuning(window_seconds=WINDOW))
     for start, batch in windows:
         if start >= split:
             break
@@ -349,7 +349,7 @@ def test_state_survives_restart(tmp_path: pathlib.Path) -> None:
     kept.observe(open_batch[:50])  # a window still open at the "crash"
     kept.save()
     assert not list(state.parent.glob(".anomaly-*")), "temporary file left behind"
-    restarted = AnomalyDetector(state, CollectorRegistry(), window_seconds=WINDOW)
+    restarted = AnomalyDetector(state, CollectorRegistry(), Tuning(window_seconds=WINDOW))
     assert restarted.closed_until == kept.closed_until == split
     assert sum(restarted._counts.values()) == 50
     docs: dict[str, list[dict[str, Any]]] = {"kept": [], "restarted": []}
@@ -374,7 +374,7 @@ def test_corrupt_state_starts_afresh(tmp_path: pathlib.Path) -> None:
 
 
 def test_late_records_are_counted_not_scored(tmp_path: pathlib.Path) -> None:
-    det = AnomalyDetector(tmp_path / "a.json", CollectorRegistry(), window_seconds=WINDOW)
+    det = AnomalyDetector(tmp_path / "a.json", CollectorRegistry(), Tuning(window_seconds=WINDOW))
     records = Records()
     det.observe([records.raw("openai", "gpt-4o", "200", 0, T0 + 10)])
     det.tick(T0 + 2 * WINDOW)
