@@ -227,3 +227,21 @@ def test_builtin_rules_are_bounded_and_valid() -> None:
         assert _unbounded(rule.pattern) is None, rule
         check_rule(rule)
     assert set(VALIDATORS) >= {"luhn", "cn_id", "cn_uscc", "us_ssn", "iban"}
+
+
+@pytest.mark.parametrize("size", [16_000, 16_384, 40_000])
+@pytest.mark.parametrize("footer", [True, False])
+def test_private_key_body_of_any_size_is_masked_whole(size: int, footer: bool) -> None:
+    """The body is read in runs (possessive): a block longer than one run's bound, with dashes,
+    escaped newlines and PEM headers inside, is one finding from its header to its footer (or, with
+    no footer, to the end of the body), whichever engine scans."""
+    body = ("Proc-Type: 4,ENCRYPTED\\n" + "-" + _chars(PEM_BODY + "\n", 97)) * (size // 120 + 1)
+    block = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + body[:size] + ("\n-----END ENCRYPTED PRIVATE KEY-----" if footer else "")
+    text = "key: " + block + (" ----- trailing words" if footer else "")
+    plain = Redactor(KEY)
+    plain._scanner.prefilter = None
+    for redactor in (R, plain):
+        findings = redactor.scan(text)
+        assert [(f.start, f.end, f.type) for f in findings] == [(5, 5 + len(block), "PRIVATE_KEY")]
+        out, summary = redactor.redact_text(text)
+        assert summary == {"PRIVATE_KEY": 1} and "Proc-Type" not in out and PEM_BODY[:20] not in out
