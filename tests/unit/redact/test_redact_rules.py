@@ -236,7 +236,8 @@ def test_private_key_body_of_any_size_is_masked_whole(size: int, footer: bool) -
     escaped newlines and PEM headers inside, is one finding from its header to its footer (or, with
     no footer, to the end of the body), whichever engine scans."""
     body = ("Proc-Type: 4,ENCRYPTED\\n" + "-" + _chars(PEM_BODY + "\n", 97)) * (size // 120 + 1)
-    block = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + body[:size] + ("\n-----END ENCRYPTED PRIVATE KEY-----" if footer else "")
+    end = "\n-----END ENCRYPTED PRIVATE KEY-----" if footer else ""
+    block = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + body[:size] + end
     text = "key: " + block + (" ----- trailing words" if footer else "")
     plain = Redactor(KEY)
     plain._scanner.prefilter = None
