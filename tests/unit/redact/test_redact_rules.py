@@ -8,10 +8,12 @@ import re
 import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.redact import BUILTIN_RULES, IP_RULES, VALIDATORS, Redactor, check_rule
 from sidecar.redact._check import _unbounded
-from sidecar.redact._rules import card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
+from sidecar.redact._rules import _has_entropy, _mixed_token, card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
 
 KEY = b"unit-test-key-0123456789abcdef"
 R = Redactor(KEY)
@@ -246,3 +248,18 @@ def test_private_key_body_of_any_size_is_masked_whole(size: int, footer: bool) -
         assert [(f.start, f.end, f.type) for f in findings] == [(5, 5 + len(block), "PRIVATE_KEY")]
         out, summary = redactor.redact_text(text)
         assert summary == {"PRIVATE_KEY": 1} and "Proc-Type" not in out and PEM_BODY[:20] not in out
+
+
+def _loop_entropy(value: str) -> bool:
+    return any(c.isdigit() or c.isupper() for c in value)
+
+
+def _loop_mixed(value: str) -> bool:
+    return any(c.isdigit() or c in "._~+/=-" for c in value) or sum(1 for c in value[1:] if c.isupper()) >= 2
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + "._~+/=-: ²٣ÉŞ", max_size=24))
+def test_token_validators_read_like_their_definition(value: str) -> None:
+    """The compiled fast paths of the token validators agree with the character loops they replace."""
+    assert _has_entropy(value) == _loop_entropy(value)
+    assert _mixed_token(value) == _loop_mixed(value)
