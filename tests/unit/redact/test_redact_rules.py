@@ -263,3 +263,21 @@ def test_token_validators_read_like_their_definition(value: str) -> None:
     """The compiled fast paths of the token validators agree with the character loops they replace."""
     assert _has_entropy(value) == _loop_entropy(value)
     assert _mixed_token(value) == _loop_mixed(value)
+
+
+def _card_by_definition(value: str) -> bool:
+    """Any run of the digit groups (the whole value, or a part of it) is a valid card number
+    (``card_ok`` of a value without separators checks that one number)."""
+    groups = [g for g in re.split(r"[ -]", value) if g]
+    runs = ("".join(groups[i:j]) for i in range(len(groups)) for j in range(i + 1, len(groups) + 1))
+    return any(card_ok(d) for d in runs)
+
+
+@given(st.lists(st.sampled_from(["4111111111111111", "378282246310005", "6011111111111117", "180012345678902"])
+                | st.from_regex(r"\A[0-9]{1,8}\Z"), min_size=1, max_size=7),
+       st.lists(st.sampled_from([" ", "-", ""]), min_size=7, max_size=7))
+def test_card_check_finds_a_card_among_any_digit_groups(groups: list[str], seps: list[str]) -> None:
+    """The card check skips runs of groups that cannot be 13-19 digits long, and still accepts a
+    value exactly when some run of its groups is a valid card."""
+    value = "".join(g + s for g, s in zip(groups, seps, strict=False)).strip(" -")
+    assert card_ok(value) == _card_by_definition(value)
