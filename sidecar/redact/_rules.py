@@ -50,11 +50,14 @@ class Rule:
 
 
 _NOT_DIGITS = re.compile(r"[^0-9]+")
-# a digit doubled, minus 9 when over 9 (the Luhn step), by its value
-_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# a digit doubled, minus 9 when over 9 (the Luhn step), by the digit's character (looked up with
+# map, no conversion to int and no generator)
+_LUHN_DOUBLED = {"0": 0, "1": 2, "2": 4, "3": 6, "4": 8, "5": 1, "6": 3, "7": 5, "8": 7, "9": 9}
 
 
 def _only_digits(value: str) -> str:
+    if value.isascii() and value.isdigit():
+        return value  # already digits only (most card candidates): no substitution to run
     return _NOT_DIGITS.sub("", value)
 
 
@@ -64,7 +67,7 @@ def luhn_ok(value: str) -> bool:
     if not digits:
         return False
     # from the right: digits in odd places count as they are, those in even places doubled
-    total = sum(map(int, digits[-1::-2])) + sum(_LUHN_DOUBLED[int(c)] for c in digits[-2::-2])
+    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
 
 
