@@ -121,7 +121,7 @@ def main() -> int:
               f"{r['ratio_vs_presidio']:.0f}x |")
     print(f"| clean, one {len(long_text.encode()) / 1e6:.2f} MB string | | "
           f"{rows['clean_one_string']['ours_default_mbps']:.1f} | | | | |")
-    print(f"\nwritten {args.out.relative_to(ROOT)}")
+    print(f"\nwritten {args.out}")
     return 0
 
 

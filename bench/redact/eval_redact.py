@@ -122,7 +122,7 @@ def main() -> int:
         kind = " (key)" if t in KEY_TYPES else ""
         print(f"| {t}{kind} | {o['planted']} | {pct(o['precision'])} | {pct(o['recall'])} | {pct(o['leak_free'])} | "
               f"{pp} | {pr} | {pct(p['leak_free'])} |")
-    print(f"\nwritten {args.out.relative_to(ROOT)}")
+    print(f"\nwritten {args.out}")
     return 0
 
 

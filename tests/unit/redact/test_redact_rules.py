@@ -8,10 +8,12 @@ import re
 import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.redact import BUILTIN_RULES, IP_RULES, VALIDATORS, Redactor, check_rule
 from sidecar.redact._check import _unbounded
-from sidecar.redact._rules import card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
+from sidecar.redact._rules import _has_entropy, _mixed_token, card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
 
 KEY = b"unit-test-key-0123456789abcdef"
 R = Redactor(KEY)
@@ -227,3 +229,55 @@ def test_builtin_rules_are_bounded_and_valid() -> None:
         assert _unbounded(rule.pattern) is None, rule
         check_rule(rule)
     assert set(VALIDATORS) >= {"luhn", "cn_id", "cn_uscc", "us_ssn", "iban"}
+
+
+@pytest.mark.parametrize("size", [16_000, 16_384, 40_000])
+@pytest.mark.parametrize("footer", [True, False])
+def test_private_key_body_of_any_size_is_masked_whole(size: int, footer: bool) -> None:
+    """The body is read in runs (possessive): a block longer than one run's bound, with dashes,
+    escaped newlines and PEM headers inside, is one finding from its header to its footer (or, with
+    no footer, to the end of the body), whichever engine scans."""
+    body = ("Proc-Type: 4,ENCRYPTED\\n" + "-" + _chars(PEM_BODY + "\n", 97)) * (size // 120 + 1)
+    end = "\n-----END ENCRYPTED PRIVATE KEY-----" if footer else ""
+    block = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + body[:size] + end
+    text = "key: " + block + (" ----- trailing words" if footer else "")
+    plain = Redactor(KEY)
+    plain._scanner.prefilter = None
+    for redactor in (R, plain):
+        findings = redactor.scan(text)
+        assert [(f.start, f.end, f.type) for f in findings] == [(5, 5 + len(block), "PRIVATE_KEY")]
+        out, summary = redactor.redact_text(text)
+        assert summary == {"PRIVATE_KEY": 1} and "Proc-Type" not in out and PEM_BODY[:20] not in out
+
+
+def _loop_entropy(value: str) -> bool:
+    return any(c.isdigit() or c.isupper() for c in value)
+
+
+def _loop_mixed(value: str) -> bool:
+    return any(c.isdigit() or c in "._~+/=-" for c in value) or sum(1 for c in value[1:] if c.isupper()) >= 2
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + "._~+/=-: ²٣ÉŞ", max_size=24))
+def test_token_validators_read_like_their_definition(value: str) -> None:
+    """The compiled fast paths of the token validators agree with the character loops they replace."""
+    assert _has_entropy(value) == _loop_entropy(value)
+    assert _mixed_token(value) == _loop_mixed(value)
+
+
+def _card_by_definition(value: str) -> bool:
+    """Any run of the digit groups (the whole value, or a part of it) is a valid card number
+    (``card_ok`` of a value without separators checks that one number)."""
+    groups = [g for g in re.split(r"[ -]", value) if g]
+    runs = ("".join(groups[i:j]) for i in range(len(groups)) for j in range(i + 1, len(groups) + 1))
+    return any(card_ok(d) for d in runs)
+
+
+@given(st.lists(st.sampled_from(["4111111111111111", "378282246310005", "6011111111111117", "180012345678902"])
+                | st.from_regex(r"\A[0-9]{1,8}\Z"), min_size=1, max_size=7),
+       st.lists(st.sampled_from([" ", "-", ""]), min_size=7, max_size=7))
+def test_card_check_finds_a_card_among_any_digit_groups(groups: list[str], seps: list[str]) -> None:
+    """The card check skips runs of groups that cannot be 13-19 digits long, and still accepts a
+    value exactly when some run of its groups is a valid card."""
+    value = "".join(g + s for g, s in zip(groups, seps, strict=False)).strip(" -")
+    assert card_ok(value) == _card_by_definition(value)
