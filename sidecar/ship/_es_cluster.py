@@ -29,7 +29,7 @@ class DeadLetterError(SidecarError, RuntimeError):
     """A document could be neither indexed nor dead-lettered (index and local file both failed)."""
 
 
-class Transient(Exception):
+class Transient(SidecarError):
     """A failure worth retrying; ``reason`` is short and safe to log."""
 
     def __init__(self, reason: str) -> None:

@@ -72,8 +72,7 @@ class DeadLetters:
         index_json = json.dumps(f"{self.cluster.index_prefix}-deadletter-{now:%Y.%m.%d}").encode()
         pending, failure = entries, ""
         for attempt in range(_ATTEMPTS):
-            if attempt and stop.wait(backoff_delay(attempt - 1, base=self.backoff_initial, cap=self.backoff_max,
-                                                   rng=self._rng)):
+            if attempt and stop.wait(backoff_delay(attempt - 1, base=self.backoff_initial, cap=self.backoff_max)):
                 break
             pending, failure, hard = self._attempt(pending, index_json)
             if not pending:

@@ -44,7 +44,8 @@ def test_user_and_conversation_by_precedence_context_header_body() -> None:
     (f"https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?alt=json&key={KEY}", [], "query"),
 ])
 def test_the_key_is_fingerprinted_never_kept(url: str, headers: list[tuple[str, str]], location: str) -> None:
-    got = identity_fields(capture(url, headers=headers), load_settings(AppSettings, hmac_key="k" * 32), None, None, fingerprint)
+    settings = load_settings(AppSettings, hmac_key="k" * 32)
+    got = identity_fields(capture(url, headers=headers), settings, None, None, fingerprint)
     assert got["credential_fingerprint"] == f"fp({len(KEY)})" and got["credential_location"] == location
     assert KEY not in json.dumps(got)
 
