@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "PREFILTER_SUPERSETS", "UNICODE_RULES",
+    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "PREFILTER_SUPERSETS", "RUNLESS_RULES",
+    "UNICODE_RULES",
     "VALIDATORS", "Rule", "iban_ok", "luhn_ok",
 ]  # fmt: skip
 
@@ -177,6 +178,20 @@ def iban_ok(value: str) -> bool:
     rearranged = compact[4:] + compact[:4]
     number = "".join(str(int(c, 36)) for c in rearranged)
     return int(number) % 97 == 1
+
+
+def iban_in_groups_ok(value: str) -> bool:
+    """An IBAN, or one written in groups and followed by more groups (``BE68 5390 0754 7034 1234``:
+    the pattern takes every group it can).  The mask then covers the extra groups too, which
+    over-masks a little rather than miss the IBAN."""
+    if iban_ok(value):
+        return True
+    cut = value.rfind(" ")
+    while cut > 4:
+        if iban_ok(value[:cut]):
+            return True
+        cut = value.rfind(" ", 0, cut)
+    return False
 
 
 def _has_entropy(value: str) -> bool:
@@ -394,8 +409,17 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     Rule("EMAIL", _INTL_EMAIL, _not_ascii, literals=("@",)),
 )
 
+# An IBAN needs only its two check digits: the letters of its account part may break every other
+# digit run (``GB39WEST12AB34CD56EF78``), so it is the one numeric rule the windows cannot gate.
+_IBAN = Rule(
+    "IBAN",
+    r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
+    iban_in_groups_ok,
+)
+
 #: Numeric rules: every match holds a run of seven or more digits and separators, so they scan only
-#: the windows around such runs (``_windows``), and their literals are looked for in those windows.
+#: the windows around such runs (``_windows``), and their literals are looked for in those windows;
+#: except the ``RUNLESS_RULES``, which scan the whole text.
 _NUMERIC_BUILTINS: tuple[Rule, ...] = (
     # Numeric rules check "no digit or letter before" with a trailing fixed-width look-behind where
     # the length is fixed: the regex module scans a plain character class much faster than a
@@ -419,11 +443,7 @@ _NUMERIC_BUILTINS: tuple[Rule, ...] = (
         cn_uscc_ok,
         literals=("A", "N", "Y"),
     ),
-    Rule(
-        "IBAN",
-        r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
-        iban_ok,
-    ),
+    _IBAN,
     Rule(
         "CREDIT_CARD",
         # not glued to a letter or digit, and not the fraction of a decimal number (``0.4111…``, the
@@ -496,6 +516,9 @@ IP_RULES: tuple[Rule, ...] = (
 
 #: The rules that scan only the number windows (the shortest IPv4 address, 1.1.1.1, is a run of seven).
 NUMERIC_RULES: frozenset[Rule] = frozenset((*_NUMERIC_BUILTINS, _IPV4))
+
+#: Numeric rules whose matches need not hold a run of seven digits: never gated by the windows.
+RUNLESS_RULES: frozenset[Rule] = frozenset((_IBAN,))
 
 #: Rules that can only match in a text holding non-ASCII characters: skipped on ASCII texts.
 UNICODE_RULES: frozenset[Rule] = frozenset(rule for rule in BUILTIN_RULES if rule.validator is _not_ascii)

@@ -16,7 +16,8 @@ from ._compiled import Compiled, gate, prefilterable
 from ._errors import RedactionError
 from ._findings import Detection, Finding, merge
 from ._prefilter import Prefilter, build, superset
-from ._rules import PREFILTER_SUPERSETS
+from ._retry import validated
+from ._rules import PREFILTER_SUPERSETS, RUNLESS_RULES
 from ._views import may_have_views, view_triggers, views
 from ._windows import NumericView, numeric_view
 
@@ -74,6 +75,8 @@ class Scanner:
         # rules that can only match non-ASCII text (internationalised e-mail addresses) come last
         self._all_text_groups = self._text_groups + tuple(unicode_groups)
         self._numeric = [i for i, rule in enumerate(rules) if rule.numeric]
+        runless = {rule.pattern for rule in RUNLESS_RULES}
+        self._runless = frozenset(i for i in self._numeric if rules[i].regex.pattern in runless)
         self._gate = gate(rules)
 
     def scan(self, text: str) -> list[Finding]:
@@ -174,12 +177,15 @@ class Scanner:
         if self.windowed and len(todo) > 2 and len(text) > windows_from:
             view = numeric_view(text)
             if view is None:
-                return
-            if isinstance(view, NumericView):
+                subject, room = "", 0  # no run: only the rules that need none can match
+            elif isinstance(view, NumericView):
                 subject, to_text, room = view.text, view.to_text, view.longest
         rules = self.rules
         for priority in todo:
             rule = rules[priority]
+            if priority in self._runless and subject is not text:
+                self._run(rule, priority, text, text, None, spans)  # not gated by the windows
+                continue
             if rule.min_len > room:
                 continue  # no match fits in the longest window
             if rule.literals:
@@ -200,19 +206,26 @@ class Scanner:
         spans: list[Detection],
     ) -> None:
         """Scan ``subject`` (the text, or its number windows mapped back by ``to_text``) for one rule."""
+        allow, validator, group, regex = self._allow, rule.validator, rule.group, rule.regex
         if rule.user:
             budget = USER_RULE_TIMEOUT_S + len(text) / 1_000_000
-            matches: Iterable[Any] = rule.regex.finditer(text, timeout=budget, concurrent=False)
+            matches: Iterable[Any] = regex.finditer(text, timeout=budget, concurrent=False)
+            if validator is not None:  # a rejected candidate is looked inside (see _retry)
+                matches = validated(lambda pos: regex.search(text, pos, timeout=budget, concurrent=False),
+                                    text, validator, group)
         else:
             # concurrent=False: the regex module otherwise drops and retakes the GIL around every
             # match; on the spool writer's thread each retake waits for the application's thread
             # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
-            first = rule.regex.search(subject, concurrent=False)
+            first = regex.search(subject, concurrent=False)
             if first is None:  # the usual case, and a search costs less than starting an iterator
                 return
-            rest = rule.regex.finditer(subject, max(first.end(), first.start() + 1), concurrent=False)
-            matches = itertools.chain((first,), rest)
-        allow, validator, group = self._allow, rule.validator, rule.group
+            if validator is not None:  # a rejected candidate is looked inside (see _retry)
+                matches = validated(lambda pos: regex.search(subject, pos, concurrent=False),
+                                    subject, validator, group, first)
+            else:
+                rest = regex.finditer(subject, max(first.end(), first.start() + 1), concurrent=False)
+                matches = itertools.chain((first,), rest)
         try:
             for m in matches:
                 start, end = m.span() if group is None else m.span(group)
@@ -223,10 +236,8 @@ class Scanner:
                 if to_text is not None:
                     shift = to_text(start) - start
                     start, end = start + shift, end + shift
-                if allow or validator is not None:
-                    value = text[start:end]
-                    if value in allow or (validator is not None and not validator(value)):
-                        continue
+                if allow and text[start:end] in allow:
+                    continue
                 spans.append((start, end, priority, rule.name))
         except TimeoutError:
             raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None
