@@ -50,17 +50,47 @@ def _spaced(value: str, sep: str = " ") -> str:
 
 _RNG = random.Random(7)
 _CARDS = [_card(p, n, _RNG) for p, n in (("4", 16), ("51", 16), ("34", 15), ("6011", 16), ("35", 19), ("4", 13))]
-_IBANS = [_iban("DE", "370400440532013000"), _iban("BE", "539007547034"), _iban("GB", "WEST12345698765432"),
-          _iban("FR", "20041010050500013M02606"), _iban("GB", "WEST12AB34CD56EF78")]
+_IBANS = [
+    _iban("DE", "370400440532013000"),
+    _iban("BE", "539007547034"),
+    _iban("GB", "WEST12345698765432"),
+    _iban("FR", "20041010050500013M02606"),
+    _iban("GB", "WEST12AB34CD56EF78"),
+]
 SECRETS = [
-    *_CARDS, *(_spaced(c) for c in _CARDS), *(_spaced(c, "-") for c in _CARDS),
-    *_IBANS, *(_spaced(i) for i in _IBANS),
-    "123-45-6789", "123 45 6789", "415-555-2671", "(415) 555-2671", "+442071838750", "+86 138 1234 5678",
-    "11010519491231002X", "91350100M000100Y43",
+    *_CARDS,
+    *(_spaced(c) for c in _CARDS),
+    *(_spaced(c, "-") for c in _CARDS),
+    *_IBANS,
+    *(_spaced(i) for i in _IBANS),
+    "123-45-6789",
+    "123 45 6789",
+    "415-555-2671",
+    "(415) 555-2671",
+    "+442071838750",
+    "+86 138 1234 5678",
+    "11010519491231002X",
+    "91350100M000100Y43",
 ]
 # what sits next to a secret in real text: years, order numbers, codes, phones, amounts
-NEIGHBOURS = ["2024", "3456", "12", "7", "AB12", "GB12", "ZZ99", "415-555-2671", "4111", "2024-01-02", "1 234",
-              "3.50", "No 5", "555 1234", "DE89", "0000 0000"]
+NEIGHBOURS = [
+    "2024",
+    "3456",
+    "12",
+    "7",
+    "AB12",
+    "GB12",
+    "ZZ99",
+    "415-555-2671",
+    "4111",
+    "2024-01-02",
+    "1 234",
+    "3.50",
+    "No 5",
+    "555 1234",
+    "DE89",
+    "0000 0000",
+]
 
 
 def _compact(value: str) -> str:
@@ -73,8 +103,13 @@ def _clear(redactor: Redactor, text: str, secret: str) -> bool:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(secret=st.sampled_from(SECRETS), before=st.sampled_from(NEIGHBOURS), after=st.sampled_from(["", *NEIGHBOURS]),
-       sep=st.sampled_from([" ", ", ", ": ", " - ", "/"]), pad=st.sampled_from([0, 1100]))
+@given(
+    secret=st.sampled_from(SECRETS),
+    before=st.sampled_from(NEIGHBOURS),
+    after=st.sampled_from(["", *NEIGHBOURS]),
+    sep=st.sampled_from([" ", ", ", ": ", " - ", "/"]),
+    pad=st.sampled_from([0, 1100]),
+)
 def test_a_secret_between_other_numbers_is_masked_on_every_path(
     secret: str, before: str, after: str, sep: str, pad: int
 ) -> None:
@@ -86,8 +121,10 @@ def test_a_secret_between_other_numbers_is_masked_on_every_path(
     assert all(f == found["whole"] for f in found.values()), (text, found)
 
 
-@pytest.mark.parametrize("text", ["BE68 5390 0754 7034 1234 ok", "pay BE68 5390 0754 7034 0000",
-                                  "iban GB82 WEST 1234 5698 7654 32 9999 please"])
+@pytest.mark.parametrize(
+    "text",
+    ["BE68 5390 0754 7034 1234 ok", "pay BE68 5390 0754 7034 0000", "iban GB82 WEST 1234 5698 7654 32 9999 please"],
+)
 def test_an_iban_followed_by_another_group_is_masked(text: str) -> None:
     iban = text.split(" ")[1 if text[0].islower() else 0]
     for name, redactor in PATHS.items():
@@ -111,7 +148,11 @@ def test_a_user_rule_with_a_validator_is_looked_inside_too() -> None:
 
 def test_a_rejected_candidate_still_masks_nothing_that_is_no_secret() -> None:
     # the retry must not turn numbers into findings: none of these holds a valid card or IBAN
-    for text in ("paid 2024 4111 1111 1111 1112", "order 1234 5678 9012 3456 7890", "ref AB12 CD34 EF56 GH78 IJ",
-                 "0.4111111111111111 and 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2"):
+    for text in (
+        "paid 2024 4111 1111 1111 1112",
+        "order 1234 5678 9012 3456 7890",
+        "ref AB12 CD34 EF56 GH78 IJ",
+        "0.4111111111111111 and 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2",
+    ):
         assert PATHS["re2"].scan(text) == [], text
     assert not card_ok("2024 4111 1111 1111")
