@@ -209,10 +209,12 @@ class Scanner:
         allow, validator, group, regex = self._allow, rule.validator, rule.group, rule.regex
         if rule.user:
             budget = USER_RULE_TIMEOUT_S + len(text) / 1_000_000
-            matches: Iterable[Any] = regex.finditer(text, timeout=budget, concurrent=False)
+            matches: Iterable[Any]
             if validator is not None:  # a rejected candidate is looked inside (see _retry)
                 matches = validated(lambda pos: regex.search(text, pos, timeout=budget, concurrent=False),
                                     text, validator, group)
+            else:
+                matches = regex.finditer(text, timeout=budget, concurrent=False)
         else:
             # concurrent=False: the regex module otherwise drops and retakes the GIL around every
             # match; on the spool writer's thread each retake waits for the application's thread
