@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "PREFILTER_SUPERSETS", "UNICODE_RULES",
+    "BUILTIN_RULES", "CASELESS_RULES", "IP_RULES", "NUMERIC_RULES", "PREFILTER_SUPERSETS", "RUNLESS_RULES",
+    "UNICODE_RULES",
     "VALIDATORS", "Rule", "iban_ok", "luhn_ok",
 ]  # fmt: skip
 
@@ -99,12 +100,45 @@ def card_ok(value: str) -> bool:
     digits = _only_digits(value)
     if _one_card_ok(digits):
         return True
-    groups = [g for g in re.split(r"[ -]", value) if g]
+    if len(set(digits)) < 2:
+        return False  # nor is any run of its groups
+    groups = [g for g in _CARD_GROUP_BREAK.split(value) if g]
     if len(groups) < 2:
         return False
-    for i in range(len(groups)):
-        for j in range(i + 1, len(groups) + 1):
-            if (i, j) != (0, len(groups)) and _one_card_ok("".join(groups[i:j])):
+    return _card_in_groups(digits, groups)
+
+
+_CARD_GROUP_BREAK = re.compile(r"[ -]")
+
+
+def _card_in_groups(digits: str, groups: list[str]) -> bool:
+    """Whether a run of whole ``groups`` (their ``digits`` joined), shorter than all of them, is a
+    card.  Each run is checked in constant time from running sums: on a rejected candidate of
+    single-digit groups (an attacker's ``4 0 4 0 …``) there are ~50 runs of card length."""
+    # luhn[p][k]: Luhn weight sum of digits[:k] when digit k-1 has parity p from a run's end
+    plain, doubled = [0], [0]
+    for k, c in enumerate(digits):
+        d = ord(c) - 48
+        plain.append(plain[-1] + (d if k % 2 == 0 else _LUHN_DOUBLED[c]))
+        doubled.append(doubled[-1] + (_LUHN_DOUBLED[c] if k % 2 == 0 else d))
+    bounds = [0]
+    for g in groups:
+        bounds.append(bounds[-1] + len(g))
+    last = len(groups)
+    for i in range(last):
+        a = bounds[i]
+        if digits[a] not in "123456":
+            continue
+        for j in range(i + 1, last + 1):
+            b = bounds[j]
+            if b - a < 13:
+                continue
+            if b - a > 19:
+                break
+            # the run's last digit counts plain: digits with index of its parity count plain
+            sums = plain if (b - 1) % 2 == 0 else doubled
+            if (i, j) != (0, last) and (sums[b] - sums[a]) % 10 == 0 and _card_prefix_ok(digits[a:b]) \
+                    and len(set(digits[a:b])) > 1:
                 return True
     return False
 
@@ -190,6 +224,20 @@ _IBAN_DIGITS = {ord(c): str(int(c, 36)) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _DIGIT_OR_UPPER = re.compile(r"[0-9A-Z]")
 _DIGIT_OR_PUNCT = re.compile(r"[0-9._~+/=-]")
 _UPPER = re.compile(r"[A-Z]")
+
+
+def iban_in_groups_ok(value: str) -> bool:
+    """An IBAN, or one written in groups and followed by more groups (``BE68 5390 0754 7034 1234``:
+    the pattern takes every group it can).  The mask then covers the extra groups too, which
+    over-masks a little rather than miss the IBAN."""
+    if iban_ok(value):
+        return True
+    cut = value.rfind(" ")
+    while cut > 4:
+        if iban_ok(value[:cut]):
+            return True
+        cut = value.rfind(" ", 0, cut)
+    return False
 
 
 def _has_entropy(value: str) -> bool:
@@ -419,8 +467,17 @@ _TEXT_BUILTINS: tuple[Rule, ...] = (
     Rule("EMAIL", _INTL_EMAIL, _not_ascii, literals=("@",)),
 )
 
+# An IBAN needs only its two check digits: the letters of its account part may break every other
+# digit run (``GB39WEST12AB34CD56EF78``), so it is the one numeric rule the windows cannot gate.
+_IBAN = Rule(
+    "IBAN",
+    r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
+    iban_in_groups_ok,
+)
+
 #: Numeric rules: every match holds a run of seven or more digits and separators, so they scan only
-#: the windows around such runs (``_windows``), and their literals are looked for in those windows.
+#: the windows around such runs (``_windows``), and their literals are looked for in those windows;
+#: except the ``RUNLESS_RULES``, which scan the whole text.
 _NUMERIC_BUILTINS: tuple[Rule, ...] = (
     # Numeric rules check "no digit or letter before" with a trailing fixed-width look-behind where
     # the length is fixed: the regex module scans a plain character class much faster than a
@@ -444,11 +501,7 @@ _NUMERIC_BUILTINS: tuple[Rule, ...] = (
         cn_uscc_ok,
         literals=("A", "N", "Y"),
     ),
-    Rule(
-        "IBAN",
-        r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![0-9A-Za-z])",
-        iban_ok,
-    ),
+    _IBAN,
     Rule(
         "CREDIT_CARD",
         # not glued to a letter or digit, and not the fraction of a decimal number (``0.4111…``, the
@@ -521,6 +574,9 @@ IP_RULES: tuple[Rule, ...] = (
 
 #: The rules that scan only the number windows (the shortest IPv4 address, 1.1.1.1, is a run of seven).
 NUMERIC_RULES: frozenset[Rule] = frozenset((*_NUMERIC_BUILTINS, _IPV4))
+
+#: Numeric rules whose matches need not hold a run of seven digits: never gated by the windows.
+RUNLESS_RULES: frozenset[Rule] = frozenset((_IBAN,))
 
 #: Rules that can only match in a text holding non-ASCII characters: skipped on ASCII texts.
 UNICODE_RULES: frozenset[Rule] = frozenset(rule for rule in BUILTIN_RULES if rule.validator is _not_ascii)

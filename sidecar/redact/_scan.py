@@ -8,6 +8,7 @@ literals, one substring test a group. Both give the same detections (tests compa
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,7 +16,8 @@ from ._compiled import Compiled, gate, prefilterable
 from ._errors import RedactionError
 from ._findings import Detection, Finding, merge
 from ._prefilter import Prefilter, build, superset
-from ._rules import PREFILTER_SUPERSETS
+from ._retry import validated
+from ._rules import PREFILTER_SUPERSETS, RUNLESS_RULES
 from ._views import may_have_views, view_triggers, views
 from ._windows import NumericView, numeric_view
 
@@ -73,6 +75,8 @@ class Scanner:
         # rules that can only match non-ASCII text (internationalised e-mail addresses) come last
         self._all_text_groups = self._text_groups + tuple(unicode_groups)
         self._numeric = [i for i, rule in enumerate(rules) if rule.numeric]
+        runless = {rule.pattern for rule in RUNLESS_RULES}
+        self._runless = frozenset(i for i in self._numeric if rules[i].regex.pattern in runless)
         self._gate = gate(rules)
 
     def scan(self, text: str) -> list[Finding]:
@@ -173,12 +177,15 @@ class Scanner:
         if self.windowed and len(todo) > 2 and len(text) > windows_from:
             view = numeric_view(text)
             if view is None:
-                return
-            if isinstance(view, NumericView):
+                subject, room = "", 0  # no run: only the rules that need none can match
+            elif isinstance(view, NumericView):
                 subject, to_text, room = view.text, view.to_text, view.longest
         rules = self.rules
         for priority in todo:
             rule = rules[priority]
+            if priority in self._runless and subject is not text:
+                self._run(rule, priority, text, text, None, spans)  # not gated by the windows
+                continue
             if rule.min_len > room:
                 continue  # no match fits in the longest window
             if rule.literals:
@@ -199,59 +206,28 @@ class Scanner:
         spans: list[Detection],
     ) -> None:
         """Scan ``subject`` (the text, or its number windows mapped back by ``to_text``) for one rule."""
-        if rule.user or rule.min_len == 0:
-            self._run_iter(rule, priority, text, subject, to_text, spans)
-            return
-        # A built-in rule whose matches are never empty: one search after another, each from the
-        # end of the last, finds what finditer finds (the same positions, the same look-behinds)
-        # without an iterator a rule; most texts the prefilter sends here hold one match.
-        # concurrent=False: the regex module otherwise drops and retakes the GIL around every
-        # match; on the spool writer's thread each retake waits for the application's thread
-        # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
-        search = rule.regex.search
-        m = search(subject, concurrent=False)
-        if m is None:
-            return
-        allow, validator, group, name = self._allow, rule.validator, rule.group, rule.name
-        check = bool(allow) or validator is not None
-        while m is not None:
-            end = m.end()
-            if group is None:
-                start = m.start()
-            else:
-                start, stop = m.span(group)
-                if start < 0:
-                    start = m.start()
-                else:
-                    end = stop
-            if start < end:
-                if to_text is not None:
-                    shift = to_text(start) - start
-                    start, end = start + shift, end + shift
-                if check:
-                    value = text[start:end]
-                    if not (value in allow or (validator is not None and not validator(value))):
-                        spans.append((start, end, priority, name))
-                else:
-                    spans.append((start, end, priority, name))
-            m = search(subject, m.end(), concurrent=False)
-
-    def _run_iter(
-        self,
-        rule: Compiled,
-        priority: int,
-        text: str,
-        subject: str,
-        to_text: Callable[[int], int] | None,
-        spans: list[Detection],
-    ) -> None:
-        """``_run`` for a user rule (under its time budget) or a rule that can match empty text."""
+        allow, validator, group, regex = self._allow, rule.validator, rule.group, rule.regex
         if rule.user:
             budget = USER_RULE_TIMEOUT_S + len(text) / 1_000_000
-            matches: Iterable[Any] = rule.regex.finditer(text, timeout=budget, concurrent=False)
+            matches: Iterable[Any]
+            if validator is not None:  # a rejected candidate is looked inside (see _retry)
+                matches = validated(lambda pos: regex.search(text, pos, timeout=budget, concurrent=False),
+                                    text, validator, group)
+            else:
+                matches = regex.finditer(text, timeout=budget, concurrent=False)
         else:
-            matches = rule.regex.finditer(subject, concurrent=False)
-        allow, validator, group = self._allow, rule.validator, rule.group
+            # concurrent=False: the regex module otherwise drops and retakes the GIL around every
+            # match; on the spool writer's thread each retake waits for the application's thread
+            # (up to the 5 ms switch interval), which made a 17 us scan cost ~800 us there.
+            first = regex.search(subject, concurrent=False)
+            if first is None:  # the usual case, and a search costs less than starting an iterator
+                return
+            if validator is not None:  # a rejected candidate is looked inside (see _retry)
+                matches = validated(lambda pos: regex.search(subject, pos, concurrent=False),
+                                    subject, validator, group, first)
+            else:
+                rest = regex.finditer(subject, max(first.end(), first.start() + 1), concurrent=False)
+                matches = itertools.chain((first,), rest)
         try:
             for m in matches:
                 start, end = m.span() if group is None else m.span(group)
@@ -262,10 +238,8 @@ class Scanner:
                 if to_text is not None:
                     shift = to_text(start) - start
                     start, end = start + shift, end + shift
-                if allow or validator is not None:
-                    value = text[start:end]
-                    if value in allow or (validator is not None and not validator(value)):
-                        continue
+                if allow and text[start:end] in allow:
+                    continue
                 spans.append((start, end, priority, rule.name))
         except TimeoutError:
             raise RedactionError(f"redaction rule {rule.name!r} ran past its time budget") from None

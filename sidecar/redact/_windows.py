@@ -2,7 +2,8 @@
 
 A dozen numeric rules (cards, Chinese IDs and credit codes, IBANs, SSNs, phones, IPv4) each scan
 the text for a digit; in text dense with numbers (timestamps, hashes, order numbers) that costs
-more than all other rules together.  Every match of those rules holds a *run*: at least seven
+more than all other rules together.  Every match of those rules (but the IBAN's, see
+``RUNLESS_RULES`` in ``_rules``: it scans the whole text) holds a *run*: at least seven
 characters that open with a digit and go on with digits and the separators `` ().+#-``.  The rest
 of a match sits next to its run: letters of an IBAN or a credit code (upper-case, digits and
 spaces), a phone extension (``x123``, ``ext. 123``), a ``+`` or ``(`` just before.  And every

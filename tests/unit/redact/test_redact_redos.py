@@ -36,6 +36,11 @@ UNITS = {
     "run-upper-glued": "1234567AB",
     "run-ext": "555-123-4567 ext. 1",
     "run-separators": "1 (2) 3.4+5#6-",
+    # validator-rejected candidates are looked inside from every start (see _retry)
+    "digit-dashes": "5-1-",
+    "card-prefix-digits": "2 0 ",
+    "year-then-card": "2024 4111 1111 1111 1112 ",
+    "iban-heads": "DE89 AB12 ",
     # the SECRET family
     "api-key-eq": "api_key=",
     "token-colon": "access_token: ",
