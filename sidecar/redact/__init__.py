@@ -13,7 +13,8 @@ from ._bound import cut_kept
 from ._engine import REGEX_ENGINE, Finding, Redactor, Summary, check_rule, parse_rules
 from ._errors import RedactionError
 from ._key import AppKeys, app_keys, derive, load_or_create_key, read_key_ring
-from ._rules import BUILTIN_RULES, IP_RULES, VALIDATORS, Rule
+from ._rules import BUILTIN_RULES, IP_RULES, Rule
+from ._validators import VALIDATORS
 
 __all__ = [
     "BUILTIN_RULES",

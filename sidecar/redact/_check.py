@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from ._errors import RedactionError
-from ._rules import VALIDATORS, Rule
+from ._rules import Rule
+from ._validators import VALIDATORS
 
 __all__ = ["MAX_REPEAT", "check_rule", "compile_rule", "parse_rules"]
 

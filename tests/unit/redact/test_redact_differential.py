@@ -21,24 +21,17 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redaction_paths import scan_paths
 
 from sidecar.redact import RedactionError, Redactor
-from sidecar.redact._prefilter import Prefilter, _compile_re2, build
-from sidecar.redact._rules import iban_ok
+from sidecar.redact._prefilter import Prefilter, _compile_re2
+from sidecar.redact._validators import iban_ok
 
 KEY = b"differential-test-key-0123456789abcdef"
 
 
 def _paths(**kwargs: object) -> dict[str, Redactor]:
-    re2 = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    hs = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    hs._scanner.prefilter = build(hs._scanner.filter_patterns, engines=("hyperscan",))
-    plain = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    plain._scanner.prefilter = None
-    whole = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    whole._scanner.prefilter = None
-    whole._scanner.windowed = False  # every numeric rule over the whole text
-    return {"re2": re2, "hyperscan": hs, "plain": plain, "whole": whole}
+    return scan_paths(KEY, **kwargs)
 
 
 PATHS = _paths()

@@ -12,24 +12,16 @@ import random
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from redaction_paths import scan_paths
 
 from sidecar.redact import VALIDATORS, Redactor, Rule
-from sidecar.redact._prefilter import build
-from sidecar.redact._rules import card_ok, iban_ok, luhn_ok
+from sidecar.redact._validators import card_ok, iban_ok, luhn_ok
 
 KEY = b"retry-test-key-0123456789abcdef0123"
 
 
 def _paths(**kwargs: object) -> dict[str, Redactor]:
-    re2 = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    hs = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    hs._scanner.prefilter = build(hs._scanner.filter_patterns, engines=("hyperscan",))
-    plain = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    plain._scanner.prefilter = None
-    whole = Redactor(KEY, **kwargs)  # type: ignore[arg-type]
-    whole._scanner.prefilter = None
-    whole._scanner.windowed = False
-    return {"re2": re2, "hyperscan": hs, "plain": plain, "whole": whole}
+    return scan_paths(KEY, **kwargs)
 
 
 PATHS = _paths()

@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 
 from sidecar.redact import BUILTIN_RULES, IP_RULES, VALIDATORS, Redactor, check_rule
 from sidecar.redact._check import _unbounded
-from sidecar.redact._rules import _has_entropy, _mixed_token, card_ok, cn_id_ok, cn_uscc_ok, iban_ok, luhn_ok, us_ssn_ok
+from sidecar.redact._validators import (
+    _has_entropy,
+    _mixed_token,
+    card_ok,
+    cn_id_ok,
+    cn_uscc_ok,
+    iban_ok,
+    luhn_ok,
+    us_ssn_ok,
+)
 
 KEY = b"unit-test-key-0123456789abcdef"
 R = Redactor(KEY)
