@@ -36,6 +36,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sidecar tests bench examples tools
 	$(VENV)/bin/mypy
 	PYTHONPATH=tools $(VENV)/bin/lint-imports --no-cache
+	$(PY) tools/sizes.py sidecar
 
 # Debian packages the tests need: Maven and unzip fetch the Elasticsearch test server;
 # prometheus brings promtool and the server for the alert-rule tests.
