@@ -15,9 +15,8 @@ import re
 import socket
 import sqlite3
 import stat
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sidecar.errors import FAILURE, USAGE, ConfigError, SidecarError
 
@@ -141,6 +140,3 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def fail(line: str, code: int, out: Any = None) -> int:
-    print(f"sidecar: {line}", file=out or sys.stderr)
-    return code

@@ -20,7 +20,6 @@ from sidecar._cli_support import (
     bounded_int,
     check_paths,
     explain,
-    fail,
     finite_float,
     http_url,
     index_prefix,
@@ -29,6 +28,7 @@ from sidecar.clock import format_utc, parse_utc
 from sidecar.config import AppSettings, ConfigError, ShipperSettings, describe_settings, load_settings
 from sidecar.daemon import HEALTH_PATHS as HEALTH_PATHS  # what the deploy probes use
 from sidecar.errors import USAGE
+from sidecar.terminal import fail
 
 log = logging.getLogger("sidecar")
 

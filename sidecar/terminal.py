@@ -1,10 +1,12 @@
-"""What the CLI prints of record values, made safe for the terminal that shows it."""
+"""What the CLI prints: record values made safe for the terminal that shows it, and the one-line error."""
 
 from __future__ import annotations
 
 import re
+import sys
+from typing import TextIO
 
-__all__ = ["terminal_safe"]
+__all__ = ["fail", "terminal_safe"]
 
 # Characters a terminal acts on or that reorder what it shows: C0 and C1 controls (ESC opens cursor moves,
 # erasures, clipboard writes; a line break forges a line), bidirectional overrides and invisible marks.
@@ -16,3 +18,9 @@ def terminal_safe(line: str) -> str:
     """``line`` with every character a terminal would act on written as a ``\\uXXXX`` escape (also valid
     inside a JSON string, so JSON lines stay JSON)."""
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+def fail(line: str, code: int, out: TextIO | None = None) -> int:
+    """Print ``sidecar: <line>`` (stderr unless ``out``) and return ``code``: how a command ends on an error."""
+    print(f"sidecar: {line}", file=out or sys.stderr)
+    return code

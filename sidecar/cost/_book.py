@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.cost._flat import FlatPrices, Prices, Tokens
+from sidecar.cost._flat import FlatPrices, Prices, Tokens, database_usage
 from sidecar.errors import ConfigError
 
 _M = 1_000_000
@@ -155,13 +155,9 @@ class PriceBook:
         flat = self._flat.price(pid, model, t)
         if flat is not None:
             return flat
-        from genai_prices import Usage as DbUsage
         from genai_prices import calc_price
 
-        got = calc_price(DbUsage(**{k: v for k, v in (("input_tokens", t.input), ("output_tokens", t.output),
-                                                      ("cache_read_tokens", t.cache_read),
-                                                      ("cache_write_tokens", t.cache_write)) if v}),
-                         model, provider_id=pid)
+        got = calc_price(database_usage(t), model, provider_id=pid)
         return got.input_price, got.output_price, got.total_price
 
 

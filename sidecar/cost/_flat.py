@@ -17,7 +17,7 @@ import threading
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-__all__ = ["FlatPrices", "Prices", "Tokens", "engine_price", "fit", "is_flat"]
+__all__ = ["FlatPrices", "Prices", "Tokens", "database_usage", "engine_price", "fit", "is_flat"]
 
 #: One price calculation: (input part, output part, total), USD.
 Prices = tuple[Decimal, Decimal, Decimal]
@@ -49,14 +49,18 @@ class _Affine(NamedTuple):
         )
 
 
-def engine_price(model_price: Any, t: Tokens) -> Prices:
-    """The database engine's answer for ``t`` under one model price (the reference)."""
+def database_usage(t: Tokens) -> Any:
+    """``t`` as the price database's usage object (zero counts left out, as it expects)."""
     from genai_prices import Usage as DbUsage
 
-    usage = DbUsage(**{k: v for k, v in (("input_tokens", t.input), ("output_tokens", t.output),
-                                         ("cache_read_tokens", t.cache_read),
-                                         ("cache_write_tokens", t.cache_write)) if v})
-    got = model_price.calc_price(usage)
+    return DbUsage(**{k: v for k, v in (("input_tokens", t.input), ("output_tokens", t.output),
+                                        ("cache_read_tokens", t.cache_read),
+                                        ("cache_write_tokens", t.cache_write)) if v})
+
+
+def engine_price(model_price: Any, t: Tokens) -> Prices:
+    """The database engine's answer for ``t`` under one model price (the reference)."""
+    got = model_price.calc_price(database_usage(t))
     return got["input_price"], got["output_price"], got["total_price"]
 
 

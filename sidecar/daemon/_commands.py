@@ -15,7 +15,7 @@ from sidecar.config import ShipperSettings
 from sidecar.daemon._erase import denied_view
 from sidecar.daemon._sinks import read_documents
 from sidecar.errors import FAILURE, USAGE
-from sidecar.terminal import terminal_safe
+from sidecar.terminal import fail, terminal_safe
 
 
 def cmd_query(settings: ShipperSettings, args: argparse.Namespace) -> int:
@@ -87,11 +87,11 @@ def cmd_dashboards_install(settings: ShipperSettings, args: argparse.Namespace) 
     from sidecar.dashboards.install import find_dashboards, install
 
     if not args.kibana and not args.grafana:
-        return _fail("dashboards install: nothing to do: give --kibana URL and/or --grafana URL", USAGE)
+        return fail("dashboards install: nothing to do: give --kibana URL and/or --grafana URL", USAGE)
     folder = find_dashboards(args.dir)
     if folder is None:
         where = f"--dir {args.dir}" if args.dir else "the package"
-        return _fail(f"no dashboards folder (kibana/ and grafana/) in {where}", USAGE)
+        return fail(f"no dashboards folder (kibana/ and grafana/) in {where}", USAGE)
     return install(folder, sys.stdout, kibana=args.kibana, kibana_space=args.kibana_space,
                    kibana_api_key=args.kibana_api_key or os.environ.get("KIBANA_API_KEY"),
                    grafana=args.grafana, grafana_token=args.grafana_token or os.environ.get("GRAFANA_TOKEN"),
@@ -106,11 +106,8 @@ def cmd_dashboards_path(args: argparse.Namespace) -> int:
 
     folder = find_dashboards(None)
     if folder is None:
-        return _fail("no dashboards folder inside the package: reinstall llm-audit-sidecar", FAILURE)
+        return fail("no dashboards folder inside the package: reinstall llm-audit-sidecar", FAILURE)
     print(folder)
     return 0
 
 
-def _fail(line: str, code: int) -> int:
-    print(f"sidecar: {line}", file=sys.stderr)
-    return code

@@ -12,7 +12,7 @@ from capture_factory import builder, capture
 
 from sidecar.cost import PriceBook, PricesFileError, database_version
 from sidecar.cost._book import _DB_PROVIDER, Usage
-from sidecar.cost._flat import FlatPrices, Tokens, is_flat
+from sidecar.cost._flat import FlatPrices, Tokens, database_usage, is_flat
 
 
 def book(tmp_path: pathlib.Path, rows: Any, use_database: bool = True) -> PriceBook:
@@ -97,7 +97,6 @@ def _database_models() -> list[tuple[str, str]]:
 def test_the_flat_rate_shortcut_gives_the_engines_prices_on_every_model() -> None:
     """Every model of the database the record can price, at generated token counts (cached tokens inside
     the input, and not), priced by the shortcut where it applies and by ``calc_price`` itself: equal."""
-    from genai_prices import Usage as DbUsage
     from genai_prices import calc_price
 
     flat = FlatPrices()
@@ -112,10 +111,7 @@ def test_the_flat_rate_shortcut_gives_the_engines_prices_on_every_model() -> Non
                 tokens = tokens._replace(cache_read=rng.randrange(0, tokens.input + 1))
                 tokens = tokens._replace(cache_write=rng.randrange(0, tokens.input - tokens.cache_read + 1))
             try:
-                want = calc_price(DbUsage(**{k: v for k, v in (
-                    ("input_tokens", tokens.input), ("output_tokens", tokens.output),
-                    ("cache_read_tokens", tokens.cache_read), ("cache_write_tokens", tokens.cache_write)) if v}),
-                    model, provider_id=provider_id)
+                want = calc_price(database_usage(tokens), model, provider_id=provider_id)
             except Exception:
                 continue  # the engine refuses these counts for this model: the book gives no cost then
             got = flat.price(provider_id, model, tokens)
