@@ -20,13 +20,11 @@ Found = tuple["Hit", dict[str, Any]]  # (where the record is, its document)
 
 def open_store(settings: ShipperSettings) -> Store:
     """The configured store for reading; the embedded one must exist (FileNotFoundError otherwise)."""
-    if settings.elasticsearch_url:
-        from sidecar.daemon._sinks import elasticsearch_sink
+    from sidecar.daemon._sinks import make_sink
 
-        return elasticsearch_sink(settings)
-    if not settings.embedded_store_path.exists():
+    if not settings.elasticsearch_url and not settings.embedded_store_path.exists():
         raise FileNotFoundError(f"no embedded store at {settings.embedded_store_path}")
-    return SqliteStore(settings.embedded_store_path)
+    return make_sink(settings)
 
 
 class RecordStore(Protocol):

@@ -11,6 +11,7 @@ import json
 import pathlib
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -40,11 +41,18 @@ def produce(spool: pathlib.Path, producer: str, n: int, *, key: IntegrityKey = K
                            provider="openai", request_model=f"m-{item % 3}", status_code=200,
                            user_id=f"user-{item % 4}", request_content=f"prompt {item}").to_json().encode()
 
-    writer = SpoolWriter(SpoolConfig(spool, segment_bytes=6000, fsync="never", chain_key=key), producer, process,
-                         Metrics(CollectorRegistry()))
+    write_records(spool, producer, n, process, key=key, segment_bytes=6000, flush_timeout=10)
+
+
+def write_records(spool: pathlib.Path, producer: str, n: int, process: Callable[[int, int], bytes], *,
+                  key: IntegrityKey = KEY, segment_bytes: int, flush_timeout: float) -> None:
+    """Items ``0..n-1`` through the real spool writer (``process(item, seq)`` makes each line), chained
+    with ``key``, flushed and closed."""
+    writer = SpoolWriter(SpoolConfig(spool, segment_bytes=segment_bytes, fsync="never", chain_key=key), producer,
+                         process, Metrics(CollectorRegistry()))
     for i in range(n):
         writer.submit(i)
-    assert writer.flush(10)
+    assert writer.flush(flush_timeout)
     writer.close()
 
 

@@ -12,8 +12,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from audit_testing import KEY, SECRET, EsTarget, SqliteTarget, Target, kinds, ship
-from prometheus_client import CollectorRegistry
+from audit_testing import KEY, SECRET, EsTarget, SqliteTarget, Target, kinds, ship, write_records
 
 from sidecar import cli
 from sidecar.audit import field_digest, verify
@@ -23,8 +22,6 @@ from sidecar.config import ShipperSettings, load_settings
 from sidecar.record import AuditRecord
 from sidecar.redact import Redactor, derive
 from sidecar.retention import enforce
-from sidecar.spool import SpoolConfig, SpoolWriter
-from sidecar.telemetry import Metrics
 
 RING = KeyRing([KEY])
 USERS = 4
@@ -53,12 +50,7 @@ def produce(spool: pathlib.Path, producer: str, n: int, start: dt.datetime) -> N
                            response_content=f"answer {secret_of(user, item)}, ask {mail_tag((user + 1) % USERS)}"
                            ).to_json().encode()
 
-    writer = SpoolWriter(SpoolConfig(spool, segment_bytes=8000, fsync="never", chain_key=KEY), producer, process,
-                         Metrics(CollectorRegistry()))
-    for i in range(n):
-        writer.submit(i)
-    assert writer.flush(30)
-    writer.close()
+    write_records(spool, producer, n, process, key=KEY, segment_bytes=8000, flush_timeout=30)
 
 
 @pytest.fixture(params=["embedded", "elasticsearch"])
